@@ -1,0 +1,35 @@
+// The ledger's directory layout and manifest: how many shards, how big a
+// segment is, and each shard's public key. `Format` creates a new ledger.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ledger/status.h"
+#include "ledger/types.h"
+
+namespace giftledger {
+
+struct Manifest {
+  uint32_t format_version = 0;
+  std::string ledger_id;
+  uint32_t shard_count = 0;
+  uint64_t segment_bytes = 0;
+  std::string created_utc;
+  std::vector<PublicKey> public_keys;  // indexed by shard
+};
+
+std::string ManifestPath(const std::string& data_dir);
+std::string ShardDir(const std::string& data_dir, ShardId shard);
+std::string SigningKeyPath(const std::string& data_dir, ShardId shard);
+
+// Creates data_dir (or uses it when empty), one directory and one signing key
+// per shard, and the manifest. ALREADY_EXISTS when a ledger or any other
+// file is already there: format never overwrites.
+Result<Manifest> FormatLedger(const std::string& data_dir, uint32_t shard_count,
+                              uint64_t segment_bytes);
+// Reads and validates DIR/manifest.json (also accepts the manifest file path).
+Result<Manifest> LoadManifest(const std::string& data_dir_or_file);
+std::string ManifestToJson(const Manifest& m);
+
+}  // namespace giftledger

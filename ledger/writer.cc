@@ -1,0 +1,283 @@
+#include "ledger/writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+
+#include "ledger/segment.h"
+
+namespace giftledger {
+namespace {
+
+int64_t WallClockUs() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+uint64_t MonoNs() {
+  using namespace std::chrono;
+  return uint64_t(duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+Writer::Writer(std::string shard_dir, ShardId shard, SigningKey key, WriterOptions options)
+    : shard_dir_(std::move(shard_dir)), shard_(shard), key_(std::move(key)),
+      options_(std::move(options)) {}
+
+Result<std::unique_ptr<Writer>> Writer::Open(const std::string& shard_dir, ShardId shard,
+                                             SigningKey key, WriterOptions options) {
+  CryptoInit();
+  if (options.segment_bytes < kSegmentBytesMin || options.segment_bytes > kSegmentBytesMax) {
+    return InvalidArgument("segment bytes out of range");
+  }
+  if (!options.clock_us) options.clock_us = WallClockUs;
+  auto scan = RecoverShard(options.fs, shard_dir, shard, key.public_key(), options.recovery_mode,
+                           options.segment_bytes);
+  if (!scan.ok()) return scan.status();
+  std::unique_ptr<Writer> w(new Writer(shard_dir, shard, std::move(key), std::move(options)));
+  w->recovered_ = std::move(scan.value());
+  w->next_seq_ = w->recovered_.next_seq;
+  w->last_hash_ = w->recovered_.last_block_hash;
+  w->last_time_us_ = w->recovered_.last_ledger_time_us;
+  w->durable_next_seq_ = w->next_seq_.value;
+  GL_RETURN_IF_ERROR(w->OpenTail());
+  w->sealer_ = std::thread([p = w.get()] { p->SealerLoop(); });
+  w->syncer_ = std::thread([p = w.get()] { p->SyncerLoop(); });
+  return w;
+}
+
+// Opens the last segment for appending, or creates the first one.
+Status Writer::OpenTail() {
+  if (recovered_.segments.empty()) {
+    segment_path_ = JoinPath(shard_dir_, SegmentFileName(next_seq_));
+    auto f = options_.fs->OpenWritable(segment_path_, /*create=*/true);
+    if (!f.ok()) return f.status();
+    segment_ = std::move(f.value());
+    segment_offset_ = 0;
+    GL_RETURN_IF_ERROR(segment_->Allocate(options_.segment_bytes));
+    GL_RETURN_IF_ERROR(segment_->DataSync());
+    return options_.fs->SyncDir(shard_dir_);
+  }
+  const SegmentState& last = recovered_.segments.back();
+  segment_path_ = last.path;
+  auto f = options_.fs->OpenWritable(segment_path_, /*create=*/false);
+  if (!f.ok()) return f.status();
+  segment_ = std::move(f.value());
+  segment_offset_ = last.data_bytes;
+  return segment_->Allocate(options_.segment_bytes);
+}
+
+Writer::~Writer() { (void)Close(); }
+
+Status Writer::Close() {
+  if (closed_) return health();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  pending_cv_.notify_all();
+  space_cv_.notify_all();
+  if (sealer_.joinable()) sealer_.join();
+  if (syncer_.joinable()) syncer_.join();
+  closed_ = true;
+  Status st = health();
+  if (segment_) {
+    Status c = segment_->Close();
+    if (st.ok()) st = c;
+  }
+  return st;
+}
+
+void Writer::Append(EventBatch batch, AppendCallback done) {
+  GL_ASSERT(done != nullptr);
+  if (batch.empty()) {
+    done({InvalidArgument("empty batch"), Seq{}, 0});
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  space_cv_.wait(lock, [&] { return pending_.size() < kPendingAppendsMax || closing_; });
+  if (!failed_.ok() || closing_) {
+    Status st = !failed_.ok() ? failed_ : FailedPrecondition("writer is closing");
+    lock.unlock();
+    done({st, Seq{}, 0});
+    return;
+  }
+  pending_.push_back({std::move(batch), std::move(done), Seq{}});
+  lock.unlock();
+  pending_cv_.notify_one();
+}
+
+AppendOutcome Writer::AppendAndWait(EventBatch batch) {
+  std::promise<AppendOutcome> p;
+  auto f = p.get_future();
+  Append(std::move(batch), [&p](const AppendOutcome& o) { p.set_value(o); });
+  return f.get();
+}
+
+Status Writer::health() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_;
+}
+
+WriterStats Writer::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Writer::Complete(std::vector<Request>& reqs, const Status& st, int64_t time_us) {
+  for (auto& r : reqs) r.done({st, st.ok() ? r.first_seq : Seq{}, st.ok() ? time_us : 0});
+}
+
+// Takes everything waiting (up to one block), seals it, hands it to the syncer.
+void Writer::SealerLoop() {
+  for (;;) {
+    std::vector<Request> take;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      pending_cv_.wait(lock, [&] { return !pending_.empty() || closing_; });
+      if (pending_.empty()) break;  // closing and drained
+      while (!pending_.empty() && encoder_.Fits(pending_.front().batch)) {
+        encoder_.Add(pending_.front().batch);
+        take.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+      if (!failed_.ok()) {
+        Status st = failed_;
+        lock.unlock();
+        encoder_ = BlockEncoder();
+        Complete(take, st, 0);
+        space_cv_.notify_all();
+        continue;
+      }
+    }
+    space_cv_.notify_all();
+    Sealed block = SealBlock(std::move(take));
+    std::unique_lock<std::mutex> lock(mu_);
+    space_cv_.wait(lock, [&] { return sealed_.size() < kSealedBlocksInFlightMax; });
+    sealed_.push_back(std::move(block));
+    lock.unlock();
+    sealed_cv_.notify_one();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  sealer_done_ = true;
+  sealed_cv_.notify_one();
+}
+
+Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
+  BlockHeader h;
+  h.shard = shard_;
+  h.first_seq = next_seq_;
+  h.ledger_time_us = std::max(last_time_us_, options_.clock_us());
+  h.signer_epoch = options_.signer_epoch;
+  h.prev_block_hash = last_hash_;
+  Sealed out;
+  Hash32 hash;
+  out.bytes = encoder_.Finish(h, key_, &hash, &out.header);
+  uint64_t seq = next_seq_.value;
+  for (auto& r : requests) {
+    r.first_seq = Seq{seq};
+    seq += r.batch.count();
+  }
+  GL_ASSERT(seq == out.header.last_seq().value + 1);
+  next_seq_ = Seq{seq};
+  last_hash_ = hash;
+  last_time_us_ = out.header.ledger_time_us;
+  out.requests = std::move(requests);
+  return out;
+}
+
+void Writer::SyncerLoop() {
+  for (;;) {
+    std::vector<Sealed> group;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      sealed_cv_.wait(lock, [&] { return !sealed_.empty() || sealer_done_; });
+      if (sealed_.empty()) return;
+      while (!sealed_.empty()) {
+        group.push_back(std::move(sealed_.front()));
+        sealed_.pop_front();
+      }
+    }
+    space_cv_.notify_all();
+    Status st = health();
+    if (st.ok()) st = WriteGroup(group);
+    if (!st.ok()) {
+      Fail(st);
+      st = health();
+    }
+    for (auto& b : group) Complete(b.requests, st, b.header.ledger_time_us);
+  }
+}
+
+// One write per segment touched and one fdatasync for the whole group.
+Status Writer::WriteGroup(std::vector<Sealed>& group) {
+  std::vector<struct iovec> iov;
+  uint64_t start = segment_offset_, bytes = 0;
+  for (auto& b : group) {
+    if (segment_offset_ + bytes + b.bytes.size() > options_.segment_bytes) {
+      if (!iov.empty()) GL_RETURN_IF_ERROR(segment_->WriteAt(start, iov.data(), int(iov.size())));
+      segment_offset_ += bytes;
+      GL_RETURN_IF_ERROR(RollSegment(b.header.first_seq));
+      iov.clear();
+      start = segment_offset_;
+      bytes = 0;
+    }
+    iov.push_back({b.bytes.data(), b.bytes.size()});
+    bytes += b.bytes.size();
+  }
+  GL_RETURN_IF_ERROR(segment_->WriteAt(start, iov.data(), int(iov.size())));
+  uint64_t t0 = MonoNs();
+  GL_RETURN_IF_ERROR(segment_->DataSync());
+  uint64_t sync_ns = MonoNs() - t0;
+  segment_offset_ += bytes;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& b : group) {
+    stats_.blocks++;
+    stats_.events += b.header.event_count;
+    stats_.bytes += b.bytes.size();
+  }
+  stats_.fsyncs++;
+  stats_.fsync_ns_total += sync_ns;
+  durable_next_seq_ = group.back().header.last_seq().value + 1;
+  return Status::Ok();
+}
+
+// Seals the current segment at its last block and starts a new one.
+Status Writer::RollSegment(Seq next_first_seq) {
+  GL_RETURN_IF_ERROR(segment_->Truncate(segment_offset_));
+  GL_RETURN_IF_ERROR(segment_->DataSync());
+  GL_RETURN_IF_ERROR(segment_->Close());
+  segment_path_ = JoinPath(shard_dir_, SegmentFileName(next_first_seq));
+  auto f = options_.fs->OpenWritable(segment_path_, /*create=*/true);
+  if (!f.ok()) return f.status();
+  segment_ = std::move(f.value());
+  segment_offset_ = 0;
+  GL_RETURN_IF_ERROR(segment_->Allocate(options_.segment_bytes));
+  GL_RETURN_IF_ERROR(segment_->DataSync());
+  GL_RETURN_IF_ERROR(options_.fs->SyncDir(shard_dir_));
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.segments_rolled++;
+  return Status::Ok();
+}
+
+// Fail closed: after a write or fdatasync error nothing more is written and
+// fdatasync is never retried (the kernel may have dropped the dirty pages).
+void Writer::Fail(const Status& st) {
+  std::deque<Request> pending;
+  Status failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.ok()) {
+      failed_ = Unavailable("writer failed, restart required: " + st.ToString());
+      spdlog::error("shard {}: {}", shard_.value, failed_.message());
+    }
+    failed = failed_;
+    pending.swap(pending_);
+  }
+  space_cv_.notify_all();
+  for (auto& r : pending) r.done({failed, Seq{}, 0});
+}
+
+}  // namespace giftledger

@@ -1,0 +1,133 @@
+// The shard writer: group commit of signed blocks. Producers enqueue event
+// batches; a sealer thread packs whatever is waiting into one block (hash,
+// Merkle root, signature) while a syncer thread writes sealed blocks and
+// fdatasyncs once per group. An append completes only after its fdatasync.
+// Any write or sync error puts the writer in a failed state for good.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/block.h"
+#include "ledger/crypto.h"
+#include "ledger/file.h"
+#include "ledger/recovery.h"
+#include "ledger/status.h"
+#include "ledger/types.h"
+
+namespace giftledger {
+
+struct WriterOptions {
+  FileSystem* fs = FileSystem::Default();
+  RecoveryMode recovery_mode = RecoveryMode::kTruncateTornTail;
+  uint64_t segment_bytes = kSegmentBytesDefault;
+  uint32_t signer_epoch = 0;
+  // Ledger clock in microseconds since the epoch; tests substitute their own.
+  std::function<int64_t()> clock_us;
+};
+
+struct AppendOutcome {
+  Status status;
+  Seq first_seq;  // seq of the batch's first event (the rest follow)
+  int64_t ledger_time_us = 0;
+};
+using AppendCallback = std::function<void(const AppendOutcome&)>;
+
+struct WriterStats {
+  uint64_t blocks = 0;
+  uint64_t events = 0;
+  uint64_t fsyncs = 0;
+  uint64_t bytes = 0;
+  uint64_t segments_rolled = 0;
+  uint64_t fsync_ns_total = 0;
+};
+
+class Writer {
+ public:
+  // Recovers the shard (see RecoveryMode) and starts the writer threads.
+  static Result<std::unique_ptr<Writer>> Open(const std::string& shard_dir, ShardId shard,
+                                              SigningKey key, WriterOptions options);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Queues a batch; `done` runs on the writer's thread once the batch is
+  // durable (or failed). Blocks only when kPendingAppendsMax are queued.
+  void Append(EventBatch batch, AppendCallback done);
+  AppendOutcome AppendAndWait(EventBatch batch);
+
+  // Completes everything queued, stops the threads, closes the segment.
+  // Returns the failure, if the writer failed.
+  Status Close();
+
+  Seq durable_next_seq() const { return Seq{durable_next_seq_.load()}; }
+  // Status::Ok() while healthy; the first write/sync error once failed.
+  Status health() const;
+  WriterStats stats() const;
+  const ShardScan& recovered() const { return recovered_; }
+
+ private:
+  struct Request {
+    EventBatch batch;
+    AppendCallback done;
+    Seq first_seq;
+  };
+  struct Sealed {
+    std::string bytes;
+    BlockHeader header;
+    std::vector<Request> requests;
+  };
+
+  Writer(std::string shard_dir, ShardId shard, SigningKey key, WriterOptions options);
+  Status OpenTail();
+  void SealerLoop();
+  void SyncerLoop();
+  Sealed SealBlock(std::vector<Request> requests);
+  Status WriteGroup(std::vector<Sealed>& group);
+  Status RollSegment(Seq next_first_seq);
+  void Fail(const Status& st);
+  static void Complete(std::vector<Request>& reqs, const Status& st, int64_t time_us);
+
+  const std::string shard_dir_;
+  const ShardId shard_;
+  const SigningKey key_;
+  const WriterOptions options_;
+  ShardScan recovered_;
+
+  // Sealer state (sealer thread only after Open).
+  Seq next_seq_;
+  Hash32 last_hash_{};
+  int64_t last_time_us_ = 0;
+  BlockEncoder encoder_;
+
+  // Syncer state (syncer thread only after Open).
+  std::unique_ptr<WritableFile> segment_;
+  std::string segment_path_;
+  uint64_t segment_offset_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable pending_cv_;  // sealer waits for requests
+  std::condition_variable space_cv_;    // producers/sealer wait for room
+  std::condition_variable sealed_cv_;   // syncer waits for sealed blocks
+  std::deque<Request> pending_;
+  std::deque<Sealed> sealed_;
+  bool closing_ = false;
+  bool sealer_done_ = false;
+  Status failed_;
+  WriterStats stats_;
+
+  std::atomic<uint64_t> durable_next_seq_{1};
+  std::thread sealer_;
+  std::thread syncer_;
+  bool closed_ = false;
+};
+
+}  // namespace giftledger

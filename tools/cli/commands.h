@@ -1,0 +1,19 @@
+// Subcommands of the giftledger binary. Each Register* adds one subcommand to
+// the CLI11 app; its callback stores the process exit code in *exit_code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace giftledger::cli {
+
+// Documented exit codes (docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitCheckFailed = 1;  // verification found a problem
+inline constexpr int kExitUsage = 2;        // bad flags or arguments
+inline constexpr int kExitError = 3;        // I/O, missing ledger, refused to overwrite
+
+void RegisterFormat(CLI::App& app, int* exit_code);
+void RegisterVerify(CLI::App& app, int* exit_code);
+void RegisterBench(CLI::App& app, int* exit_code);
+
+}  // namespace giftledger::cli
