@@ -125,12 +125,22 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
     ::madvise(p, m->size_, MADV_SEQUENTIAL);
     m->data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
+  m->fd_ = fd;
   return m;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+uint64_t MappedFile::WrittenEnd(uint64_t from) const {
+  if (from >= size_) return size_;
+  off_t hole = ::lseek(fd_, off_t(from), SEEK_HOLE);
+  if (hole < 0 || uint64_t(hole) >= size_) return size_;
+  off_t data = ::lseek(fd_, hole, SEEK_DATA);
+  if (data < 0 && errno == ENXIO) return uint64_t(hole);  // nothing written after
+  return size_;
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes) {

@@ -45,9 +45,15 @@ class MappedFile {
   ~MappedFile();
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  // An upper bound of where written bytes end at or after `from`: the start
+  // of a trailing hole or unwritten preallocated extent (SEEK_HOLE/SEEK_DATA),
+  // so that scans need not fault in a segment's zeroed rest. size() when the
+  // file system cannot tell.
+  uint64_t WrittenEnd(uint64_t from) const;
 
  private:
   MappedFile() = default;
+  int fd_ = -1;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
 };

@@ -46,8 +46,17 @@ bool ValidBlockAfter(const uint8_t* p, uint64_t from, uint64_t size, ShardId sha
   return false;
 }
 
+// End of the last non-zero byte in [from, size). Word-wise, since the zeroed
+// rest of a preallocated segment can be a hundred MiB.
 uint64_t NonZeroEnd(const uint8_t* p, uint64_t from, uint64_t size) {
   uint64_t end = size;
+  while (end > from && end % 8 != 0 && p[end - 1] == 0) --end;
+  while (end >= from + 8 && end % 8 == 0) {
+    uint64_t w;
+    std::memcpy(&w, p + end - 8, 8);
+    if (w != 0) break;
+    end -= 8;
+  }
   while (end > from && p[end - 1] == 0) --end;
   return end;
 }
@@ -70,7 +79,10 @@ SegmentScanEnd WalkSegment(const MappedFile& f, uint32_t seg_index, bool check_b
     BlockView b;
     Status st = ParseBlock(p + off, f.size() - off, &b);
     if (st.ok()) st = CheckNextBlock(b, *s, key, check_body);
-    if (!st.ok()) return {true, off, st.message()};
+    if (!st.ok()) {
+      seg.data_bytes = off;
+      return {true, off, st.message()};
+    }
     if (seg.blocks == 0 || off - last_index_off >= kIndexIntervalBytes) {
       s->index.push_back({b.header.first_seq, seg_index, off});
       last_index_off = off;
@@ -111,22 +123,24 @@ Status ScanOneSegment(const SegmentFile& file, bool is_last, const PublicKey& ke
   s->data_bytes += seg.data_bytes;
   if (opt.progress) opt.progress(s->data_bytes);
   uint64_t stop = end.bad ? end.offset : seg.data_bytes;
+  uint64_t written_end = f.WrittenEnd(stop);
   std::string where = Where(s->shard, file.path, stop, s->next_seq);
   // Anything valid after the stopping point means the log was damaged in the
   // middle: that is corruption whatever the recovery mode.
   std::string reason = end.bad ? end.reason : std::string("zeroed or stray bytes");
-  if (ValidBlockAfter(f.data(), stop + 1, f.size(), s->shard, key)) {
+  if (ValidBlockAfter(f.data(), stop + 1, written_end, s->shard, key)) {
     return Failure(opt, file.path, stop, s->next_seq, reason,
                    "corruption at " + where + ": " + reason + ", followed by valid blocks");
   }
-  if (!end.bad && NonZeroEnd(f.data(), stop, f.size()) == stop) return Status::Ok();
+  uint64_t nonzero_end = NonZeroEnd(f.data(), stop, written_end);
+  if (!end.bad && nonzero_end == stop) return Status::Ok();
   if (!is_last) {
     return Failure(opt, file.path, stop, s->next_seq, reason,
                    "corruption at " + where + ": " + reason + " in a sealed segment");
   }
   s->torn_tail = true;
   s->torn_offset = stop;
-  s->torn_bytes = NonZeroEnd(f.data(), stop, f.size()) - stop;
+  s->torn_bytes = nonzero_end - stop;
   s->torn_reason = end.bad ? end.reason : "partial block";
   return Status::Ok();
 }

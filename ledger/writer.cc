@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sched.h>
+
 #include <chrono>
 #include <future>
 
@@ -105,6 +107,7 @@ void Writer::Append(EventBatch batch, AppendCallback done) {
     return;
   }
   pending_.push_back({std::move(batch), std::move(done), Seq{}});
+  pending_count_ = pending_.size();
   lock.unlock();
   pending_cv_.notify_one();
 }
@@ -130,10 +133,17 @@ void Writer::Complete(std::vector<Request>& reqs, const Status& st, int64_t time
   for (auto& r : reqs) r.done({st, st.ok() ? r.first_seq : Seq{}, st.ok() ? time_us : 0});
 }
 
+void Writer::SpinWhileEmpty(const std::atomic<size_t>& count) const {
+  if (options_.idle_spin_us == 0) return;
+  uint64_t deadline = MonoNs() + uint64_t(options_.idle_spin_us) * 1000;
+  while (count.load(std::memory_order_relaxed) == 0 && MonoNs() < deadline) sched_yield();
+}
+
 // Takes everything waiting (up to one block), seals it, hands it to the syncer.
 void Writer::SealerLoop() {
   for (;;) {
     std::vector<Request> take;
+    SpinWhileEmpty(pending_count_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       pending_cv_.wait(lock, [&] { return !pending_.empty() || closing_; });
@@ -143,6 +153,7 @@ void Writer::SealerLoop() {
         take.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
+      pending_count_ = pending_.size();
       if (!failed_.ok()) {
         Status st = failed_;
         lock.unlock();
@@ -157,6 +168,7 @@ void Writer::SealerLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     space_cv_.wait(lock, [&] { return sealed_.size() < kSealedBlocksInFlightMax; });
     sealed_.push_back(std::move(block));
+    sealed_count_ = sealed_.size();
     lock.unlock();
     sealed_cv_.notify_one();
   }
@@ -191,6 +203,7 @@ Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
 void Writer::SyncerLoop() {
   for (;;) {
     std::vector<Sealed> group;
+    SpinWhileEmpty(sealed_count_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       sealed_cv_.wait(lock, [&] { return !sealed_.empty() || sealer_done_; });
@@ -199,6 +212,7 @@ void Writer::SyncerLoop() {
         group.push_back(std::move(sealed_.front()));
         sealed_.pop_front();
       }
+      sealed_count_ = 0;
     }
     space_cv_.notify_all();
     Status st = health();
@@ -275,6 +289,7 @@ void Writer::Fail(const Status& st) {
     }
     failed = failed_;
     pending.swap(pending_);
+    pending_count_ = 0;
   }
   space_cv_.notify_all();
   for (auto& r : pending) r.done({failed, Seq{}, 0});

@@ -64,18 +64,43 @@ Result<std::vector<std::unique_ptr<Writer>>> OpenWriters(const std::string& dir,
   return writers;
 }
 
-// One event at a time, waiting for each: the latency of a lone commit.
-double LoneCommitP50Us(Writer& w, const LedgerBenchOptions& o) {
-  std::vector<double> lat;
-  for (uint32_t i = 0; i < o.lone_samples; ++i) {
+struct LoneResult {
+  double ledger_p50_us = 0;
+  double raw_p50_us = 0;
+};
+
+// One event at a time, waiting for each: the latency of a lone commit, taken
+// in turns with a raw pwrite+fdatasync of the same bytes on the same disk so
+// that both see the same noise.
+Result<LoneResult> LoneCommit(Writer& w, const std::string& dir, const LedgerBenchOptions& o) {
+  std::string path = JoinPath(dir, "bench-lone.tmp");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("open " + path, errno);
+  uint64_t frame = o.event_bytes + 4;
+  if (int rc = ::posix_fallocate(fd, 0, off_t(frame * o.lone_samples + 4096)); rc != 0) {
+    ::close(fd);
+    return ErrnoStatus("fallocate " + path, rc);
+  }
+  std::string raw(frame, 'r');
+  std::vector<double> ledger_us, raw_us;
+  Status st;
+  for (uint32_t i = 0; i < o.lone_samples && st.ok(); ++i) {
     EventBatch b;
     (void)b.Add(MakeEvent(i, o.event_bytes));
     auto t0 = Clock::now();
-    auto out = w.AppendAndWait(std::move(b));
-    GL_ASSERT(out.status.ok());
-    lat.push_back(Seconds(t0, Clock::now()) * 1e6);
+    st = w.AppendAndWait(std::move(b)).status;
+    ledger_us.push_back(Seconds(t0, Clock::now()) * 1e6);
+    t0 = Clock::now();
+    if (::pwrite(fd, raw.data(), frame, off_t(i * frame)) != ssize_t(frame) ||
+        ::fdatasync(fd) != 0) {
+      st = ErrnoStatus("raw write " + path, errno);
+    }
+    raw_us.push_back(Seconds(t0, Clock::now()) * 1e6);
   }
-  return Percentile(lat, 0.5);
+  ::close(fd);
+  ::unlink(path.c_str());
+  if (!st.ok()) return st;
+  return LoneResult{Percentile(ledger_us, 0.5), Percentile(raw_us, 0.5)};
 }
 
 struct ThroughputResult {
@@ -131,7 +156,6 @@ ThroughputResult Throughput(std::vector<std::unique_ptr<Writer>>& writers,
 
 struct RawResult {
   double events_per_s = 0;
-  double lone_p50_us = 0;
 };
 
 // The floor: the same bytes per fdatasync with no hashing, signing or queues.
@@ -160,16 +184,6 @@ Result<RawResult> RawBaseline(const std::string& dir, const LedgerBenchOptions& 
     done += batch;
   }
   r.events_per_s = double(done) / Seconds(t0, Clock::now());
-  std::vector<double> lat;
-  for (uint32_t i = 0; i < o.lone_samples; ++i) {
-    auto t = Clock::now();
-    if (::pwrite(fd, buf.data(), frame, off_t(off)) != ssize_t(frame) || ::fdatasync(fd) != 0) {
-      break;
-    }
-    off += frame;
-    lat.push_back(Seconds(t, Clock::now()) * 1e6);
-  }
-  r.lone_p50_us = Percentile(lat, 0.5);
   ::close(fd);
   ::unlink(path.c_str());
   return r;
@@ -218,16 +232,18 @@ Result<nlohmann::json> RunLedgerBench(const LedgerBenchOptions& o_in) {
   }
   auto writers = OpenWriters(o.data_dir, &o.shards);
   if (!writers.ok()) return writers.status();
-  double lone_p50 = LoneCommitP50Us(*writers.value()[0], o);
+  auto lone = LoneCommit(*writers.value()[0], o.data_dir, o);
+  if (!lone.ok()) return lone.status();
   std::vector<WriterStats> before;
   for (auto& w : writers.value()) before.push_back(w->stats());
   ThroughputResult t = Throughput(writers.value(), o);
   if (!t.status.ok()) return t.status;
-  uint64_t fsyncs = 0, blocks = 0;
+  uint64_t fsyncs = 0, blocks = 0, fsync_ns = 0;
   for (size_t i = 0; i < writers->size(); ++i) {
     WriterStats s = (*writers)[i]->stats();
     fsyncs += s.fsyncs - before[i].fsyncs;
     blocks += s.blocks - before[i].blocks;
+    fsync_ns += s.fsync_ns_total - before[i].fsync_ns_total;
   }
   for (auto& w : writers.value()) GL_RETURN_IF_ERROR(w->Close());
   double per_fsync = double(t.events) / double(std::max<uint64_t>(1, fsyncs));
@@ -249,14 +265,15 @@ Result<nlohmann::json> RunLedgerBench(const LedgerBenchOptions& o_in) {
   j["commit_p99_us"] = Percentile(t.latencies_us, 0.99);
   j["fsyncs"] = fsyncs;
   j["blocks"] = blocks;
+  j["fsync_avg_us"] = fsyncs > 0 ? double(fsync_ns) / double(fsyncs) / 1000 : 0.0;
   j["events_per_fsync"] = per_fsync;
-  j["lone_commit_p50_us"] = lone_p50;
+  j["lone_commit_p50_us"] = lone->ledger_p50_us;
   j["raw_events_per_s"] = raw->events_per_s;
-  j["raw_lone_fsync_p50_us"] = raw->lone_p50_us;
+  j["raw_lone_fsync_p50_us"] = lone->raw_p50_us;
   j["sqlite_naive_events_per_s"] = sqlite.value();
   j["ratio_raw"] = eps / raw->events_per_s;
   j["ratio_sqlite"] = eps / sqlite.value();
-  j["ratio_lone"] = raw->lone_p50_us > 0 ? lone_p50 / raw->lone_p50_us : 0.0;
+  j["ratio_lone"] = lone->raw_p50_us > 0 ? lone->ledger_p50_us / lone->raw_p50_us : 0.0;
   return j;
 }
 

@@ -23,6 +23,9 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   ledger->add_option("--producers", o->producers, "Producer threads")->capture_default_str();
   ledger->add_option("--producer-batch", o->producer_batch, "Events per append call")
       ->capture_default_str();
+  ledger->add_option("--inflight", o->inflight_batches,
+                     "Append calls each producer keeps awaiting durability")
+      ->capture_default_str();
   ledger->add_option("--sqlite-events", o->sqlite_events, "Events for the SQLite baseline")
       ->capture_default_str();
   ledger->add_flag("--json", *json, "One JSON object on stdout");
