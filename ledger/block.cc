@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "ledger/blake2b_x8.h"
 #include "ledger/coding.h"
 #include "ledger/merkle.h"
 
@@ -28,16 +29,37 @@ Status EventBatch::Add(std::string_view event) {
     return InvalidArgument("event of " + std::to_string(event.size()) + " bytes exceeds " +
                            std::to_string(kEventBytesMax));
   }
-  if (leaves_.size() + 1 > kBlockEventsMax ||
+  if (offsets_.size() + 1 > kBlockEventsMax ||
       framed_.size() + kEventFrameBytes + event.size() > kBlockBodyBytesMax) {
     return ResourceExhausted("batch would not fit in one block");
   }
   uint8_t len[4];
   PutU32(len, uint32_t(event.size()));
   framed_.append(reinterpret_cast<const char*>(len), 4);
+  offsets_.push_back(uint32_t(framed_.size()));
   framed_.append(event.data(), event.size());
-  leaves_.push_back(LeafHash(event));
   return Status::Ok();
+}
+
+void EventBatch::HashLeaves() const {
+  size_t from = leaves_.size(), n = offsets_.size() - from;
+  if (n == 0) return;
+  std::vector<PrefixedMessage> msgs(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t off = offsets_[from + i];
+    const auto* p = reinterpret_cast<const uint8_t*>(framed_.data());
+    msgs[i] = {0x00, p + off, GetU32(p + off - kEventFrameBytes)};
+  }
+  leaves_.resize(offsets_.size());
+  Blake2b256Prefixed(msgs.data(), n, leaves_.data() + from);
+}
+
+void LeafHashes(const std::string_view* events, size_t n, Hash32* out) {
+  std::vector<PrefixedMessage> msgs(n);
+  for (size_t i = 0; i < n; ++i) {
+    msgs[i] = {0x00, reinterpret_cast<const uint8_t*>(events[i].data()), events[i].size()};
+  }
+  Blake2b256Prefixed(msgs.data(), n, out);
 }
 
 bool BlockEncoder::Fits(const EventBatch& batch) const {
@@ -119,8 +141,8 @@ Status CheckBlockSignature(const BlockView& b, const PublicKey& key) {
 }
 
 Status CheckBlockBody(const BlockView& b) {
-  std::vector<Hash32> leaves;
-  leaves.reserve(b.header.event_count);
+  std::vector<std::string_view> events;
+  events.reserve(b.header.event_count);
   uint64_t off = 0;
   for (uint32_t i = 0; i < b.header.event_count; ++i) {
     if (off + kEventFrameBytes > b.header.body_bytes) return DataLoss("event framing overruns body");
@@ -129,10 +151,12 @@ Status CheckBlockBody(const BlockView& b) {
     if (len == 0 || len > kEventBytesMax || off + len > b.header.body_bytes) {
       return DataLoss("bad event length at event " + std::to_string(i));
     }
-    leaves.push_back(LeafHash({reinterpret_cast<const char*>(b.body + off), len}));
+    events.emplace_back(reinterpret_cast<const char*>(b.body + off), len);
     off += len;
   }
   if (off != b.header.body_bytes) return DataLoss("event framing does not fill body");
+  std::vector<Hash32> leaves(events.size());
+  LeafHashes(events.data(), events.size(), leaves.data());
   if (MerkleRootInPlace(&leaves) != b.header.merkle_root) return DataLoss("merkle root mismatch");
   return Status::Ok();
 }

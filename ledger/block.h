@@ -49,23 +49,33 @@ struct BlockHeader {
 void EncodeBlockHeader(const BlockHeader& h, uint8_t* out);
 
 // Events an appender hands to the writer as one atomic unit: they land in the
-// same block, with consecutive seqs. Leaf hashes are computed here, on the
-// producer's thread, so that hashing spreads over cores.
+// same block, with consecutive seqs. Leaf hashes are computed by HashLeaves on
+// the producer's thread (Writer::Append calls it), so that hashing spreads
+// over cores, eight events at a time.
 class EventBatch {
  public:
   // INVALID_ARGUMENT for an empty or oversize event, RESOURCE_EXHAUSTED when
   // the batch would no longer fit in one block.
   Status Add(std::string_view event);
-  uint32_t count() const { return uint32_t(leaves_.size()); }
-  bool empty() const { return leaves_.empty(); }
+  // Idempotent; leaf_hashes() calls it too (hashes are a lazy cache).
+  void HashLeaves() const;
+  uint32_t count() const { return uint32_t(offsets_.size()); }
+  bool empty() const { return offsets_.empty(); }
   size_t body_bytes() const { return framed_.size(); }
   const std::string& framed() const { return framed_; }
-  const std::vector<Hash32>& leaf_hashes() const { return leaves_; }
+  const std::vector<Hash32>& leaf_hashes() const {
+    HashLeaves();
+    return leaves_;
+  }
 
  private:
   std::string framed_;
-  std::vector<Hash32> leaves_;
+  std::vector<uint32_t> offsets_;  // of each event's bytes in framed_
+  mutable std::vector<Hash32> leaves_;
 };
+
+// RFC 9162 leaf hashes of n events.
+void LeafHashes(const std::string_view* events, size_t n, Hash32* out);
 
 // Builds one block from one or more batches.
 class BlockEncoder {

@@ -98,6 +98,7 @@ void Writer::Append(EventBatch batch, AppendCallback done) {
     done({InvalidArgument("empty batch"), Seq{}, 0});
     return;
   }
+  batch.HashLeaves();  // on the caller's thread, outside the lock
   std::unique_lock<std::mutex> lock(mu_);
   space_cv_.wait(lock, [&] { return pending_.size() < kPendingAppendsMax || closing_; });
   if (!failed_.ok() || closing_) {
