@@ -147,7 +147,7 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open " + path, errno);
   std::string out;
-  char buf[4096];
+  static thread_local char buf[64 * 1024];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
