@@ -21,6 +21,7 @@ void EncodeBlockHeader(const BlockHeader& h, uint8_t* out) {
   PutU32(out + 36, h.signer_epoch);
   std::memcpy(out + 40, h.prev_block_hash.data(), kHashBytes);
   std::memcpy(out + 72, h.merkle_root.data(), kHashBytes);
+  PutU64(out + 104, h.durable_seq.value);
 }
 
 Status EventBatch::Add(std::string_view event) {
@@ -100,7 +101,7 @@ Status ParseBlock(const uint8_t* p, uint64_t avail_bytes, BlockView* out) {
   if (std::memcmp(p, kBlockMagic, 4) != 0) return DataLoss("bad magic");
   if (GetU16(p + 4) != kFormatVersion) return DataLoss("unknown format version");
   if (GetU16(p + 6) != kBlockHeaderBytes) return DataLoss("bad header size");
-  for (size_t i = 104; i < kBlockHeaderBytes; ++i) {
+  for (size_t i = 112; i < kBlockHeaderBytes; ++i) {
     if (p[i] != 0) return DataLoss("reserved header bytes not zero");
   }
   BlockHeader h;
@@ -112,8 +113,10 @@ Status ParseBlock(const uint8_t* p, uint64_t avail_bytes, BlockView* out) {
   h.signer_epoch = GetU32(p + 36);
   std::memcpy(h.prev_block_hash.data(), p + 40, kHashBytes);
   std::memcpy(h.merkle_root.data(), p + 72, kHashBytes);
+  h.durable_seq = Seq{GetU64(p + 104)};
   if (h.event_count == 0 || h.event_count > kBlockEventsMax) return DataLoss("bad event count");
   if (h.first_seq.value == 0) return DataLoss("first seq is zero");
+  if (h.durable_seq >= h.first_seq) return DataLoss("durable seq not before the block");
   if (h.body_bytes > kBlockBodyBytesMax ||
       h.body_bytes < uint64_t(h.event_count) * (kEventFrameBytes + 1)) {
     return DataLoss("bad body size");

@@ -12,7 +12,8 @@
 //       36    4 signer_epoch
 //       40   32 prev_block_hash
 //       72   32 merkle_root (RFC 9162 over the events' leaf hashes)
-//      104   24 reserved, zero
+//      104    8 durable_seq (last seq the writer knew durable when sealing)
+//      112   16 reserved, zero
 //      128    … events: { u32 event_bytes, bytes } × event_count
 //    128+B   32 block_hash = BLAKE2b-256(header bytes 0..127)
 //    160+B   64 Ed25519 signature of block_hash
@@ -41,6 +42,10 @@ struct BlockHeader {
   uint32_t signer_epoch = 0;
   Hash32 prev_block_hash{};
   Hash32 merkle_root{};
+  // Last seq already durable when this block was sealed. Recovery uses it to
+  // tell a torn write group (later blocks sealed before the bad one was
+  // durable) from corruption of a block that was durable.
+  Seq durable_seq;
 
   Seq last_seq() const { return Seq{first_seq.value + event_count - 1}; }
   uint64_t block_bytes() const { return kBlockHeaderBytes + body_bytes + kBlockTrailerBytes; }

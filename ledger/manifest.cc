@@ -148,4 +148,19 @@ Result<Manifest> LoadManifest(const std::string& data_dir_or_file) {
   return m;
 }
 
+Result<SigningKey> LoadShardSigningKey(const std::string& data_dir, const Manifest& m,
+                                       ShardId shard) {
+  if (shard.value >= m.shard_count) {
+    return InvalidArgument("shard " + std::to_string(shard.value) + " out of range");
+  }
+  auto key = SigningKey::Load(SigningKeyPath(data_dir, shard));
+  if (!key.ok()) return key.status();
+  if (key->public_key() != m.public_keys[shard.value]) {
+    return FailedPrecondition(SigningKeyPath(data_dir, shard) +
+                              " does not match the manifest's public key for shard " +
+                              std::to_string(shard.value));
+  }
+  return key;
+}
+
 }  // namespace giftledger

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/crypto.h"
 #include "ledger/status.h"
 #include "ledger/types.h"
 
@@ -31,5 +32,11 @@ Result<Manifest> FormatLedger(const std::string& data_dir, uint32_t shard_count,
 // Reads and validates DIR/manifest.json (also accepts the manifest file path).
 Result<Manifest> LoadManifest(const std::string& data_dir_or_file);
 std::string ManifestToJson(const Manifest& m);
+
+// Loads a shard's signing key and checks it against the manifest's public
+// key: a key that does not match would make every block look forged, and
+// recovery must never run with it (FAILED_PRECONDITION).
+Result<SigningKey> LoadShardSigningKey(const std::string& data_dir, const Manifest& m,
+                                       ShardId shard);
 
 }  // namespace giftledger

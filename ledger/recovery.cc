@@ -28,22 +28,38 @@ Status CheckNextBlock(const BlockView& b, const ShardScan& s, const PublicKey& k
   return Status::Ok();
 }
 
-// True when a block with a correct hash and signature starts anywhere in
-// [from, size): then an earlier bad block cannot be a torn tail.
-bool ValidBlockAfter(const uint8_t* p, uint64_t from, uint64_t size, ShardId shard,
-                     const PublicKey& key) {
+// True when a block with a correct header hash starts anywhere in
+// [from, size) and was sealed after `bad_seq` was durable: then the bad block
+// had been durable and cannot be a torn write. Blocks of the same unsynced
+// write group (durable_seq < bad_seq) can reach the disk before the bad one
+// on power loss; they were never acknowledged and do not count. The signature
+// and shard are deliberately not required: with a wrong public key (or the
+// wrong shard's directory) every block fails them, and requiring them here
+// turned a whole log into one "torn tail" that recovery truncated away.
+bool ValidBlockAfter(const uint8_t* p, uint64_t from, uint64_t size, Seq bad_seq) {
   while (from + kBlockHeaderBytes <= size) {
     const void* hit = memmem(p + from, size - from, kBlockMagic, sizeof(kBlockMagic));
     if (hit == nullptr) return false;
     uint64_t at = uint64_t(static_cast<const uint8_t*>(hit) - p);
     BlockView b;
-    if (ParseBlock(p + at, size - at, &b).ok() && b.header.shard == shard &&
-        CheckBlockHash(b).ok() && CheckBlockSignature(b, key).ok()) {
+    if (ParseBlock(p + at, size - at, &b).ok() && CheckBlockHash(b).ok() &&
+        b.header.durable_seq >= bad_seq) {
       return true;
     }
     from = at + 1;
   }
   return false;
+}
+
+// True when the block at p is intact (its header hash holds) yet does not
+// continue the chain: another shard, a seq gap, a broken link. A writer wrote
+// that header whole, so no crash explains it.
+bool IntactButOutOfChain(const uint8_t* p, uint64_t avail_bytes, const ShardScan& s) {
+  BlockView b;
+  if (!ParseBlock(p, avail_bytes, &b).ok() || !CheckBlockHash(b).ok()) return false;
+  return b.header.shard != s.shard || b.header.first_seq != s.next_seq ||
+         b.header.prev_block_hash != s.last_block_hash ||
+         b.header.ledger_time_us < s.last_ledger_time_us;
 }
 
 // End of the last non-zero byte in [from, size). Word-wise, since the zeroed
@@ -128,9 +144,13 @@ Status ScanOneSegment(const SegmentFile& file, bool is_last, const PublicKey& ke
   // Anything valid after the stopping point means the log was damaged in the
   // middle: that is corruption whatever the recovery mode.
   std::string reason = end.bad ? end.reason : std::string("zeroed or stray bytes");
-  if (ValidBlockAfter(f.data(), stop + 1, written_end, s->shard, key)) {
+  if (ValidBlockAfter(f.data(), stop + 1, written_end, s->next_seq)) {
     return Failure(opt, file.path, stop, s->next_seq, reason,
                    "corruption at " + where + ": " + reason + ", followed by valid blocks");
+  }
+  if (end.bad && IntactButOutOfChain(f.data() + stop, f.size() - stop, *s)) {
+    return Failure(opt, file.path, stop, s->next_seq, reason,
+                   "corruption at " + where + ": " + reason + " in an intact block");
   }
   uint64_t nonzero_end = NonZeroEnd(f.data(), stop, written_end);
   if (!end.bad && nonzero_end == stop) return Status::Ok();

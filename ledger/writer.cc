@@ -185,6 +185,7 @@ Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
   h.ledger_time_us = std::max(last_time_us_, options_.clock_us());
   h.signer_epoch = options_.signer_epoch;
   h.prev_block_hash = last_hash_;
+  h.durable_seq = Seq{durable_next_seq_.load() - 1};
   Sealed out;
   Hash32 hash;
   out.bytes = encoder_.Finish(h, key_, &hash, &out.header);

@@ -53,7 +53,7 @@ Result<std::vector<std::unique_ptr<Writer>>> OpenWriters(const std::string& dir,
   *shards = std::min(*shards, m->shard_count);
   std::vector<std::unique_ptr<Writer>> writers;
   for (uint32_t s = 0; s < *shards; ++s) {
-    auto key = SigningKey::Load(SigningKeyPath(dir, ShardId{s}));
+    auto key = LoadShardSigningKey(dir, m.value(), ShardId{s});
     if (!key.ok()) return key.status();
     WriterOptions wo;
     wo.segment_bytes = m->segment_bytes;
@@ -125,7 +125,9 @@ ThroughputResult Throughput(std::vector<std::unique_ptr<Writer>>& writers,
     uint64_t mine = 0;
     for (uint64_t b; (b = next_batch.fetch_add(1)) < batches; ++mine) {
       EventBatch batch;
-      for (uint32_t i = 0; i < o.producer_batch; ++i) {
+      uint64_t first = b * o.producer_batch;
+      uint32_t n = uint32_t(std::min<uint64_t>(o.producer_batch, o.events - first));
+      for (uint32_t i = 0; i < n; ++i) {
         (void)batch.Add(MakeEvent(b * o.producer_batch + i, o.event_bytes));
       }
       window.acquire();
@@ -150,7 +152,7 @@ ThroughputResult Throughput(std::vector<std::unique_ptr<Writer>>& writers,
   for (uint32_t p = 0; p < o.producers; ++p) threads.emplace_back(producer, p);
   for (auto& t : threads) t.join();
   r.seconds = Seconds(t0, Clock::now());
-  r.events = batches * o.producer_batch;
+  r.events = o.events;
   return r;
 }
 

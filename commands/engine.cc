@@ -1,0 +1,260 @@
+#include "commands/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <future>
+
+#include "commands/apply.h"
+#include "commands/snapshot.h"
+#include "ledger/coding.h"
+#include "ledger/reader.h"
+
+namespace giftledger::commands {
+
+using schemas::Command;
+using schemas::CommandResult;
+using schemas::Event;
+
+namespace {
+
+int64_t WallClockUs() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The sweep's tx id: never entered in the idempotency index, only carried by
+// its events. Ledger time LE, shard LE, "EXPR".
+std::string ExpiryTxId(ShardId shard, int64_t now) {
+  uint8_t b[kTxIdBytes];
+  PutU64(b, uint64_t(now));
+  PutU32(b + 8, shard.value);
+  std::memcpy(b + 12, "EXPR", 4);
+  return std::string(reinterpret_cast<const char*>(b), sizeof(b));
+}
+
+CommandResult MakeResult(schemas::ResultCode code, const std::string& message, uint64_t seq) {
+  CommandResult r;
+  r.set_code(code);
+  r.set_message(message);
+  r.set_seq(seq);
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_dir,
+                                                       ShardConfig config, SigningKey key,
+                                                       EngineOptions options) {
+  if (!options.clock_us) options.clock_us = WallClockUs;
+  // One clock for decisions and block stamps, so a block's ledger time is
+  // never before the decisions it carries (the writer seals after deciding).
+  if (!options.writer.clock_us) options.writer.clock_us = options.clock_us;
+  const PublicKey public_key = key.public_key();
+  std::unique_ptr<ShardEngine> e(new ShardEngine(config, options));
+  auto w = Writer::Open(shard_dir, config.shard, std::move(key), options.writer);
+  if (!w.ok()) return w.status();
+  e->writer_ = std::move(w.value());
+  const uint64_t log_last_seq = e->writer_->durable_next_seq().value - 1;
+  GL_RETURN_IF_ERROR(e->Replay(shard_dir, public_key, log_last_seq));
+  e->next_seq_ = e->writer_->durable_next_seq().value;
+  e->durable_next_seq_ = e->next_seq_;
+  GL_ASSERT(e->state_.last_seq + 1 == e->next_seq_);
+  e->last_time_us_ = e->state_.last_ledger_time_us;
+  return e;
+}
+
+ShardEngine::~ShardEngine() { (void)Close(); }
+
+// Newest usable snapshot (if any), then the log from the seq after it.
+Status ShardEngine::Replay(const std::string& shard_dir, const PublicKey& key,
+                           uint64_t log_last_seq) {
+  if (!options_.snapshot_dir.empty()) {
+    auto snap = LoadNewestSnapshot(options_.snapshot_dir, state_.config, log_last_seq);
+    if (snap) {
+      state_ = std::move(*snap);
+      snapshot_seq_ = state_.last_seq;
+    }
+  }
+  const Seq from{state_.last_seq + 1};
+  // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
+  // not be asked for a seq past the end (it indexes into an empty index).
+  if (from.value <= log_last_seq) GL_RETURN_IF_ERROR(ReplayLog(shard_dir, key, from));
+  spdlog::info("shard {}: snapshot seq {}, replayed {} events, state ready at seq {}",
+               state_.config.shard.value, snapshot_seq_, replayed_events_, state_.last_seq);
+  return Status::Ok();
+}
+
+Status ShardEngine::ReplayLog(const std::string& shard_dir, const PublicKey& key, Seq from) {
+  auto reader = LogReader::Open(shard_dir, state_.config.shard, key);
+  if (!reader.ok()) return reader.status();
+  Status parse_error;
+  Status st = reader.value()->ReadEvents(from, [&](Seq seq, std::string_view bytes) {
+    Event e;
+    if (!e.ParseFromArray(bytes.data(), int(bytes.size()))) {
+      parse_error = DataLoss("event at seq " + std::to_string(seq.value) + " does not parse");
+      return false;
+    }
+    Apply(state_, e, seq.value);
+    ++replayed_events_;
+    return true;
+  });
+  GL_RETURN_IF_ERROR(st);
+  return parse_error;
+}
+
+int64_t ShardEngine::NextLedgerTime() {
+  last_time_us_ = std::max(last_time_us_, options_.clock_us());
+  return last_time_us_;
+}
+
+uint64_t ShardEngine::AppendAndApply(const std::vector<Event>& events) {
+  EventBatch batch;
+  std::string bytes;
+  for (const Event& e : events) {
+    bytes.clear();
+    GL_ASSERT(e.SerializeToString(&bytes));
+    // Events are bounded by limits.h; a failure here is a bug, not input.
+    GL_ASSERT(batch.Add(bytes).ok());
+  }
+  const uint64_t first = next_seq_;
+  next_seq_ += events.size();
+  const uint64_t next = next_seq_;
+  writer_->Append(std::move(batch),
+                  [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
+  for (size_t i = 0; i < events.size(); ++i) Apply(state_, events[i], first + i);
+  return first;
+}
+
+void ShardEngine::SweepExpired(int64_t now) {
+  if (state_.expiry.empty() || state_.expiry.begin()->first > now) return;
+  Command cmd;
+  cmd.set_tx_id(ExpiryTxId(state_.config.shard, now));
+  cmd.mutable_expire_orders();
+  Decision d = Decide(state_, cmd, DecideContext{now, kRoleSystem});
+  GL_ASSERT(d.ok());
+  if (!d.events.empty()) AppendAndApply(d.events);
+}
+
+void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, BatchCallback done) {
+  Waiter w;
+  w.done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(submit_mu_);
+    bool failed;
+    {
+      std::lock_guard<std::mutex> dl(durable_mu_);
+      failed = !failed_.ok();
+    }
+    for (const Command& cmd : commands) {
+      if (failed) {
+        w.results.push_back(MakeResult(schemas::UNAVAILABLE, "engine failed, restart", 0));
+        continue;
+      }
+      const int64_t now = NextLedgerTime();
+      SweepExpired(now);
+      Decision d = Decide(state_, cmd, DecideContext{now, roles});
+      uint64_t seq = d.original_seq;
+      if (!d.events.empty()) seq = AppendAndApply(d.events);
+      w.results.push_back(MakeResult(d.code, d.message, seq));
+    }
+    // Everything appended so far, including what this batch's duplicates may
+    // refer to, must be durable before the answers go out.
+    w.needed_next_seq = next_seq_;
+  }
+  std::unique_lock<std::mutex> dl(durable_mu_);
+  if (waiters_.empty() && durable_next_seq_ >= w.needed_next_seq) {
+    dl.unlock();
+    w.done(std::move(w.results));
+    return;
+  }
+  if (!failed_.ok()) {
+    const std::string why = "not durable: " + failed_.message();
+    dl.unlock();
+    for (CommandResult& r : w.results) r = MakeResult(schemas::UNAVAILABLE, why, 0);
+    w.done(std::move(w.results));
+    return;
+  }
+  waiters_.push_back(std::move(w));
+}
+
+void ShardEngine::OnDurable(const AppendOutcome& out, uint64_t expected_first_seq,
+                            uint64_t next_seq) {
+  std::vector<Waiter> ready;
+  std::vector<bool> durable;
+  {
+    std::lock_guard<std::mutex> lock(durable_mu_);
+    if (!out.status.ok()) {
+      if (failed_.ok()) {
+        spdlog::error("shard {}: append failed, engine stops: {}", state_.config.shard.value,
+                      out.status.ToString());
+      }
+      failed_ = out.status;
+    } else {
+      GL_ASSERT(out.first_seq.value == expected_first_seq);
+      durable_next_seq_ = std::max(durable_next_seq_, next_seq);
+    }
+    durable_cv_.notify_all();
+    while (!waiters_.empty() &&
+           (!failed_.ok() || waiters_.front().needed_next_seq <= durable_next_seq_)) {
+      durable.push_back(waiters_.front().needed_next_seq <= durable_next_seq_);
+      ready.push_back(std::move(waiters_.front()));
+      waiters_.pop_front();
+    }
+  }
+  for (size_t i = 0; i < ready.size(); ++i) {
+    Waiter& w = ready[i];
+    if (!durable[i]) {
+      // Decided and applied in memory but not durable: the answer is unknown
+      // to the client, who retries with the same tx id after a restart.
+      for (CommandResult& r : w.results) {
+        r = MakeResult(schemas::UNAVAILABLE, "not durable: " + out.status.message(), 0);
+      }
+    }
+    w.done(std::move(w.results));
+  }
+}
+
+std::vector<CommandResult> ShardEngine::SubmitAndWait(const std::vector<Command>& commands,
+                                                      uint32_t roles) {
+  std::promise<std::vector<CommandResult>> p;
+  auto f = p.get_future();
+  Submit(commands, roles, [&p](std::vector<CommandResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Status ShardEngine::WriteSnapshotNow() {
+  if (options_.snapshot_dir.empty()) return FailedPrecondition("no snapshot directory");
+  std::lock_guard<std::mutex> lock(submit_mu_);  // nothing new is decided meanwhile
+  {
+    // The live state runs ahead of the disk; a snapshot holds durable state only.
+    std::unique_lock<std::mutex> dl(durable_mu_);
+    durable_cv_.wait(dl, [&] { return !failed_.ok() || durable_next_seq_ >= next_seq_; });
+    if (!failed_.ok()) return failed_;
+  }
+  GL_ASSERT(state_.last_seq + 1 == next_seq_);
+  return WriteSnapshot(options_.snapshot_dir, state_);
+}
+
+Status ShardEngine::Close() {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  if (!writer_) return Status::Ok();
+  Status st = writer_->Close();  // completes every waiter
+  writer_.reset();
+  std::lock_guard<std::mutex> dl(durable_mu_);
+  if (failed_.ok()) failed_ = Unavailable("engine closed");
+  return st;
+}
+
+Hash32 ShardEngine::CurrentStateHash() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return StateHash(state_);
+}
+
+Status ShardEngine::CheckCurrentInvariants() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return CheckInvariants(state_);
+}
+
+}  // namespace giftledger::commands

@@ -1,0 +1,104 @@
+// Permanent idempotency: same tx id + same content → the original result and
+// seq; different content → TX_ID_REUSED; entries survive replay.
+#include <gtest/gtest.h>
+
+#include "commands/test_util.h"
+
+namespace giftledger::commands {
+namespace {
+
+using namespace testing;  // NOLINT: builders
+
+constexpr uint64_t kAlice = 1001;
+constexpr uint64_t kHost = 2001;
+
+TEST(Idempotency, SameCommandReturnsOriginalResultAndSeq) {
+  Harness h;
+  auto first = h.Run(TopUpCmd(Tx(1), kAlice, 50));
+  ASSERT_EQ(first.code, schemas::OK);
+  const Hash32 before = StateHash(h.state);
+  auto again = h.Run(TopUpCmd(Tx(1), kAlice, 50));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.code, schemas::OK);
+  EXPECT_EQ(again.seq, first.seq);
+  EXPECT_EQ(again.events, 0u);
+  EXPECT_EQ(StateHash(h.state), before);
+  EXPECT_EQ(h.W(kAlice).available, 50);
+}
+
+TEST(Idempotency, DifferentContentIsTxIdReused) {
+  Harness h;
+  ASSERT_EQ(h.Run(TopUpCmd(Tx(1), kAlice, 50)).code, schemas::OK);
+  auto o = h.Run(TopUpCmd(Tx(1), kAlice, 51));
+  EXPECT_EQ(o.code, schemas::TX_ID_REUSED);
+  EXPECT_EQ(o.events, 0u);
+  EXPECT_EQ(h.Run(PayoutCmd(Tx(1), kHost, 1)).code, schemas::TX_ID_REUSED);
+  EXPECT_EQ(h.W(kAlice).available, 50);
+}
+
+TEST(Idempotency, LoggedRejectionIsFinalForTheTxId) {
+  Harness h;
+  ASSERT_EQ(h.Run(CatalogCmd(Tx(100), 7, 100)).code, schemas::OK);
+  auto first = h.Run(PlaceCmd(Tx(1), kAlice, kHost, 7, 1));
+  ASSERT_EQ(first.code, schemas::INSUFFICIENT_FUNDS);
+  ASSERT_EQ(h.Run(TopUpCmd(Tx(2), kAlice, 1000)).code, schemas::OK);
+  // Funds are there now, but the tx id keeps its original answer.
+  auto again = h.Run(PlaceCmd(Tx(1), kAlice, kHost, 7, 1));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.code, schemas::INSUFFICIENT_FUNDS);
+  EXPECT_EQ(again.seq, first.seq);
+  EXPECT_EQ(h.W(kAlice).held, 0);
+}
+
+TEST(Idempotency, UnloggedRejectionLeavesTheTxIdFree) {
+  Harness h;
+  EXPECT_EQ(h.Run(TopUpCmd(Tx(1), kAlice, 5), kRoleGifts).code, schemas::PERMISSION_DENIED);
+  EXPECT_EQ(h.log.size(), 0u);
+  EXPECT_EQ(h.Run(TopUpCmd(Tx(1), kAlice, 5)).code, schemas::OK);
+}
+
+TEST(Idempotency, EntriesSurviveReplay) {
+  Harness h;
+  auto first = h.Run(TopUpCmd(Tx(1), kAlice, 50));
+  ASSERT_EQ(h.Run(PayoutCmd(Tx(2), kHost, 5)).code, schemas::INSUFFICIENT_FUNDS);
+  ShardState replayed = h.Replay();
+  EXPECT_EQ(StateHash(replayed), StateHash(h.state));
+  Decision d =
+      Decide(replayed, TopUpCmd(Tx(1), kAlice, 50), DecideContext{kT0 + 1, kRolesAllGateway});
+  EXPECT_TRUE(d.duplicate);
+  EXPECT_EQ(d.original_seq, first.seq);
+  EXPECT_EQ(
+      Decide(replayed, TopUpCmd(Tx(1), kAlice, 49), DecideContext{kT0, kRolesAllGateway}).code,
+      schemas::TX_ID_REUSED);
+  Decision rej = Decide(replayed, PayoutCmd(Tx(2), kHost, 5), DecideContext{kT0, kRolesAllGateway});
+  EXPECT_TRUE(rej.duplicate);
+  EXPECT_EQ(rej.code, schemas::INSUFFICIENT_FUNDS);
+}
+
+TEST(Idempotency, CommandHashCoversEveryField) {
+  auto a = TopUpCmd(Tx(1), kAlice, 50);
+  auto b = a;
+  b.mutable_top_up()->set_payment_ref("other");
+  EXPECT_NE(HashCommand(a), HashCommand(b));
+  EXPECT_EQ(HashCommand(a), HashCommand(TopUpCmd(Tx(1), kAlice, 50)));
+}
+
+TEST(StateHashTest, ChangesWithStateAndIgnoresInsertionOrder) {
+  Harness a, b;
+  ASSERT_EQ(a.Run(TopUpCmd(Tx(1), 1, 5)).code, schemas::OK);
+  ASSERT_EQ(a.Run(TopUpCmd(Tx(2), 2, 5)).code, schemas::OK);
+  ASSERT_EQ(b.Run(TopUpCmd(Tx(1), 1, 5)).code, schemas::OK);
+  EXPECT_NE(StateHash(a.state), StateHash(b.state));
+  ASSERT_EQ(b.Run(TopUpCmd(Tx(2), 2, 5)).code, schemas::OK);
+  EXPECT_EQ(StateHash(a.state), StateHash(b.state));
+  // Another bucket layout of the same maps hashes the same.
+  ShardState c = a.state;
+  c.wallets.rehash(4096);
+  c.idempotency.rehash(4096);
+  EXPECT_EQ(StateHash(c), StateHash(a.state));
+  c.wallets[UserId{1}].available += 1;
+  EXPECT_NE(StateHash(c), StateHash(a.state));
+}
+
+}  // namespace
+}  // namespace giftledger::commands

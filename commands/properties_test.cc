@@ -1,0 +1,242 @@
+// Property tests (rapidcheck) over random command sequences: money is
+// conserved, no balance goes negative, replay from zero is hash-equal,
+// resubmission returns the original result, a replayed ConsumeOrder never
+// debits twice.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include <vector>
+
+#include "commands/snapshot.h"
+#include "commands/test_util.h"
+
+namespace giftledger::commands {
+namespace {
+
+using namespace testing;  // NOLINT: builders
+
+const std::vector<uint64_t> kUsers = {1, 2, 3, 4, 5};
+const std::vector<uint64_t> kHosts = {11, 12};
+
+// Uniform in [lo, hi) whatever rapidcheck's current size: a random run
+// should be long and varied from the first case on. Still shrinks towards lo.
+template <typename T>
+T Pick(T lo, T hi) {
+  return *rc::gen::resize(100, rc::gen::inRange<T>(lo, hi));
+}
+
+int64_t GenAmount() {
+  const std::vector<int64_t> extremes = {kAmountMax, kAmountMax + 1, kBalanceMax, INT64_MAX,
+                                         INT64_MIN};
+  const int pick = Pick(0, 10);
+  if (pick < 8) return Pick<int64_t>(1, 2000);
+  if (pick == 8) return Pick<int64_t>(-3, 1);
+  return extremes[Pick<size_t>(0, extremes.size())];
+}
+
+uint64_t GenUser() { return kUsers[Pick<size_t>(0, kUsers.size())]; }
+uint64_t GenHost() { return kHosts[Pick<size_t>(0, kHosts.size())]; }
+
+// A random run: the history of commands sent and what each got back.
+struct RandomRun {
+  Harness h;
+  std::vector<Command> sent;
+  std::vector<Outcome> got;
+  std::vector<Command> placed;  // PlaceOrder commands, for order references
+  std::vector<std::string> gift_txs;
+  uint64_t next_tx = 1;
+};
+
+Command GenOrderCommand(RandomRun& r, int kind) {
+  const std::string tx = Tx(r.next_tx++);
+  std::string order = Tx(1'000'000 + Pick(0, 5));  // usually unknown
+  uint64_t payer = GenUser();
+  if (!r.placed.empty() && Pick(0, 10) < 9) {
+    // Mostly one of the last few orders, which are likely still pending.
+    const size_t n = r.placed.size();
+    const size_t back = Pick<size_t>(0, Pick(0, 4) == 0 ? n : std::min<size_t>(n, 4));
+    const Command& p = r.placed[n - 1 - back];
+    order = p.tx_id();
+    if (Pick(0, 10) < 9) payer = p.place_order().payer();
+  }
+  if (kind == 2) return ConsumeCmd(tx, payer, order);
+  if (kind == 3) return CancelCmd(tx, payer, order);
+  return RefundCmd(tx, payer, order);
+}
+
+Command GenCommand(RandomRun& r) {
+  // Order traffic dominates, as in production: 13..16 map to place/consume.
+  static constexpr int kKinds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2, 1, 2, 0};
+  const int kind = kKinds[Pick(0, 17)];
+  const std::string tx = Tx(r.next_tx++);
+  switch (kind) {
+    case 0:
+      return TopUpCmd(tx, GenUser(), GenAmount());
+    case 1: {
+      Command c = PlaceCmd(tx, GenUser(), GenHost(), Pick<uint32_t>(1, 5), Pick<uint32_t>(1, 20),
+                           Pick<int64_t>(kOrderTtlMinUs, 60 * kSecond));
+      r.placed.push_back(c);
+      return c;
+    }
+    case 2:
+    case 3:
+    case 4:
+      return GenOrderCommand(r, kind);
+    case 5: {
+      std::string gift = Tx(2'000'000 + r.next_tx);
+      if (!r.gift_txs.empty() && Pick(0, 2) == 0) {
+        gift = r.gift_txs[Pick<size_t>(0, r.gift_txs.size())];
+      }
+      return HostCreditCmd(gift, GenHost(), GenAmount());
+    }
+    case 6:
+      return PayoutCmd(tx, GenHost(), GenAmount());
+    case 7:
+      return LimitsCmd(tx, GenUser(), Pick<int64_t>(0, 3000), Pick<int64_t>(0, 5000),
+                       Pick<int64_t>(0, 20000));
+    case 8:
+      return PrivacyCmd(tx, GenUser(), *rc::gen::arbitrary<bool>());
+    case 9:
+      return CatalogCmd(tx, Pick<uint32_t>(1, 5), Pick<int64_t>(1, 300), Pick(0, 4) != 0,
+                        Pick<uint32_t>(0, 10001));
+    case 10:  // resubmit an earlier command exactly
+      if (!r.sent.empty()) return r.sent[Pick<size_t>(0, r.sent.size())];
+      return TopUpCmd(tx, GenUser(), 1);
+    default: {  // an earlier tx id with different content
+      if (r.sent.empty()) return TopUpCmd(tx, GenUser(), 2);
+      Command c = TopUpCmd(r.sent[Pick<size_t>(0, r.sent.size())].tx_id(), GenUser(), 1);
+      c.mutable_top_up()->set_payment_ref("different");
+      return c;
+    }
+  }
+}
+
+// Runs a random sequence, checking the invariants after every step.
+void RunRandom(RandomRun& r) {
+  // A catalog and some coins first, so that most random orders can succeed.
+  for (uint32_t gift = 1; gift <= 4; ++gift) {
+    RC_ASSERT(r.h.Run(CatalogCmd(Tx(r.next_tx++), gift, Pick<int64_t>(1, 50))).code == schemas::OK);
+  }
+  for (uint64_t u : kUsers) {
+    RC_ASSERT(r.h.Run(TopUpCmd(Tx(r.next_tx++), u, Pick<int64_t>(0, 3000) + 1)).code ==
+              schemas::OK);
+  }
+  const int steps = Pick(1, 120);
+  for (int i = 0; i < steps; ++i) {
+    // Mostly short steps, sometimes a jump past every order's expiry.
+    r.h.now_us +=
+        Pick(0, 20) == 0 ? Pick<int64_t>(0, 120 * kSecond) : Pick<int64_t>(0, 2 * kSecond);
+    if (Pick(0, 6) == 0) {
+      RC_ASSERT(r.h.Sweep().code == schemas::OK);
+    }
+    const Command c = GenCommand(r);
+    Outcome o = r.h.Run(c);
+    for (const Event& e : o.produced) {
+      if (e.has_gift_sent()) r.gift_txs.push_back(e.tx_id());
+    }
+    const Status inv = CheckInvariants(r.h.state);
+    RC_ASSERT(inv.ok());
+    r.sent.push_back(c);
+    r.got.push_back(std::move(o));
+  }
+}
+
+TEST(Properties, MoneyConservedAndNoBalanceNegative) {
+  EXPECT_TRUE(rc::check("conservation holds after every command", [] {
+    RandomRun r;
+    RunRandom(r);
+    // The totals agree with the events themselves, not only with the state.
+    __int128 topped = 0, gifted = 0, refunded = 0, credited = 0, paid = 0;
+    for (const auto& [seq, e] : r.h.log) {
+      if (e.has_topped_up()) topped += e.topped_up().amount();
+      if (e.has_gift_sent()) gifted += e.gift_sent().amount();
+      if (e.has_refunded()) refunded += e.refunded().amount();
+      if (e.has_host_credited()) credited += e.host_credited().amount();
+      if (e.has_paid_out()) paid += e.paid_out().amount();
+    }
+    __int128 wallets = 0;
+    for (const auto& [u, w] : r.h.state.wallets) {
+      RC_ASSERT(w.available >= 0);
+      RC_ASSERT(w.held >= 0);
+      wallets += __int128(w.available) + w.held;
+    }
+    __int128 payable = 0;
+    for (const auto& [u, hst] : r.h.state.hosts) {
+      RC_ASSERT(hst.paid_out <= hst.earned);
+      payable += __int128(hst.earned) - hst.paid_out;
+    }
+    RC_ASSERT(wallets == topped - gifted + refunded);
+    RC_ASSERT(payable == credited - paid);
+  }));
+}
+
+TEST(Properties, ReplayFromZeroIsHashEqual) {
+  EXPECT_TRUE(rc::check("replay of the produced events equals the live state", [] {
+    RandomRun r;
+    RunRandom(r);
+    size_t gifts = 0;
+    for (const auto& [seq, e] : r.h.log) gifts += e.has_gift_sent() ? 1 : 0;
+    RC_CLASSIFY(gifts > 0, "some gifts sent");
+    RC_CLASSIFY(r.h.state.hosts.size() > 0, "some host credited");
+    const ShardState replayed = r.h.Replay();
+    RC_ASSERT(StateHash(replayed) == StateHash(r.h.state));
+    RC_ASSERT(CheckInvariants(replayed).ok());
+  }));
+}
+
+TEST(Properties, RestartFromSnapshotEqualsRestartFromZero) {
+  EXPECT_TRUE(rc::check("snapshot at any seq + tail replay equals the live state", [] {
+    RandomRun r;
+    RunRandom(r);
+    const size_t cut = Pick<size_t>(0, r.h.log.size() + 1);
+    ShardState upto(r.h.state.config);
+    for (size_t i = 0; i < cut; ++i) Apply(upto, r.h.log[i].second, r.h.log[i].first);
+    auto restored = DecodeSnapshot(EncodeSnapshot(upto));
+    RC_ASSERT(restored.ok());
+    for (size_t i = cut; i < r.h.log.size(); ++i) {
+      Apply(restored.value(), r.h.log[i].second, r.h.log[i].first);
+    }
+    RC_ASSERT(StateHash(restored.value()) == StateHash(r.h.state));
+  }));
+}
+
+TEST(Properties, ResubmissionReturnsTheOriginalResultAndChangesNothing) {
+  EXPECT_TRUE(rc::check("same tx id + same content → original result", [] {
+    RandomRun r;
+    RunRandom(r);
+    const Hash32 before = StateHash(r.h.state);
+    for (size_t i = 0; i < r.sent.size(); ++i) {
+      const Outcome& orig = r.got[i];
+      Decision d = Decide(r.h.state, r.sent[i], DecideContext{r.h.now_us, kRolesAllGateway});
+      RC_ASSERT(d.events.empty());
+      RC_ASSERT(d.code == orig.code);
+      if (orig.events > 0 || orig.duplicate) {
+        RC_ASSERT(d.duplicate);
+        RC_ASSERT(d.original_seq == orig.seq);
+      }
+    }
+    RC_ASSERT(StateHash(r.h.state) == before);
+  }));
+}
+
+TEST(Properties, ReplayedConsumeOrderNeverDebitsTwice) {
+  EXPECT_TRUE(rc::check("a consumed order cannot be consumed again", [] {
+    RandomRun r;
+    RunRandom(r);
+    for (const auto& [id, order] : ShardState(r.h.state).orders) {
+      if (order.status != OrderStatus::kConsumed && order.status != OrderStatus::kRefunded) {
+        continue;
+      }
+      const Wallet w = r.h.W(order.payer.value);
+      const __int128 gifted = r.h.state.totals.gifted;
+      Outcome o = r.h.Run(ConsumeCmd(Tx(r.next_tx++), order.payer.value, id.str()));
+      RC_ASSERT(o.code == schemas::ORDER_ALREADY_CONSUMED);
+      RC_ASSERT(r.h.W(order.payer.value).available == w.available);
+      RC_ASSERT(r.h.W(order.payer.value).held == w.held);
+      RC_ASSERT(r.h.state.totals.gifted == gifted);
+    }
+  }));
+}
+
+}  // namespace
+}  // namespace giftledger::commands

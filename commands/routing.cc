@@ -1,0 +1,33 @@
+#include "commands/routing.h"
+
+#include <cstring>
+#include <string_view>
+
+#include "ledger/coding.h"
+#include "ledger/crypto.h"
+#include "ledger/status.h"
+
+namespace giftledger::commands {
+
+ShardId ShardOf(UserId user, uint32_t shard_count) {
+  GL_ASSERT(shard_count >= 1);
+  if (shard_count == 1) return ShardId{0};  // x mod 1 = 0: skip the hash
+  uint8_t le[8];
+  PutU64(le, user.value);
+  const Hash32 h = Blake2b256(le, sizeof(le));
+  return ShardId{uint32_t(GetU64(h.data()) % shard_count)};
+}
+
+TxId DeriveHostCreditTxId(const TxId& gift_tx_id) {
+  constexpr std::string_view kPrefix = "giftledger/host-credit/v1";
+  static_assert(kPrefix.size() == 25);
+  uint8_t buf[kPrefix.size() + kTxIdBytes];
+  std::memcpy(buf, kPrefix.data(), kPrefix.size());
+  std::memcpy(buf + kPrefix.size(), gift_tx_id.bytes.data(), kTxIdBytes);
+  const Hash32 h = Blake2b256(buf, sizeof(buf));
+  TxId out;
+  std::memcpy(out.bytes.data(), h.data(), kTxIdBytes);
+  return out;
+}
+
+}  // namespace giftledger::commands

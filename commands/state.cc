@@ -1,0 +1,375 @@
+#include "commands/state.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ledger/coding.h"
+#include "ledger/crypto.h"
+
+namespace giftledger::commands {
+
+const Wallet* ShardState::FindWallet(UserId u) const {
+  auto it = wallets.find(u);
+  return it == wallets.end() ? nullptr : &it->second;
+}
+
+const HostAccount* ShardState::FindHost(UserId u) const {
+  auto it = hosts.find(u);
+  return it == hosts.end() ? nullptr : &it->second;
+}
+
+const Order* ShardState::FindOrder(const TxId& id) const {
+  auto it = orders.find(id);
+  return it == orders.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+// Canonical byte sink for the state hash.
+class Canon {
+ public:
+  void U8(uint8_t v) { out_.push_back(char(v)); }
+  void U32(uint32_t v) {
+    uint8_t b[4];
+    PutU32(b, v);
+    out_.append(reinterpret_cast<const char*>(b), 4);
+  }
+  void U64(uint64_t v) {
+    uint8_t b[8];
+    PutU64(b, v);
+    out_.append(reinterpret_cast<const char*>(b), 8);
+  }
+  void I64(int64_t v) { U64(uint64_t(v)); }
+  void I128(__int128 v) {
+    U64(uint64_t(v));
+    U64(uint64_t(v >> 64));
+  }
+  void Str(const std::string& s) {
+    U32(uint32_t(s.size()));
+    out_.append(s);
+  }
+  template <size_t N>
+  void Bytes(const std::array<uint8_t, N>& a) {
+    out_.append(reinterpret_cast<const char*>(a.data()), N);
+  }
+  const std::string& bytes() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+template <typename Map>
+std::vector<typename Map::key_type> SortedKeys(const Map& m) {
+  std::vector<typename Map::key_type> keys;
+  keys.reserve(m.size());
+  for (const auto& kv : m) keys.push_back(kv.first);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+void HashAccounts(const ShardState& s, Canon& c) {
+  c.U64(s.wallets.size());
+  for (UserId u : SortedKeys(s.wallets)) {
+    const Wallet& w = s.wallets.at(u);
+    c.U64(u.value);
+    c.I64(w.available);
+    c.I64(w.held);
+    c.I64(w.day_index);
+    c.I64(w.month_index);
+    c.I64(w.day_spent);
+    c.I64(w.month_spent);
+    c.U32(w.pending_orders);
+  }
+  c.U64(s.hosts.size());
+  for (UserId u : SortedKeys(s.hosts)) {
+    const HostAccount& h = s.hosts.at(u);
+    c.U64(u.value);
+    c.I64(h.earned);
+    c.I64(h.paid_out);
+  }
+}
+
+void HashOrders(const ShardState& s, Canon& c) {
+  c.U64(s.orders.size());
+  for (const TxId& id : SortedKeys(s.orders)) {
+    const Order& o = s.orders.at(id);
+    c.Bytes(id.bytes);
+    c.U64(o.payer.value);
+    c.U64(o.host.value);
+    c.U64(o.room);
+    c.U32(o.gift);
+    c.U32(o.count);
+    c.I64(o.amount);
+    c.I64(o.host_share);
+    c.I64(o.expires_at_us);
+    c.I64(o.placed_day);
+    c.I64(o.placed_month);
+    c.U8(uint8_t(o.status));
+  }
+  c.U64(s.expiry.size());
+}
+
+void HashSettings(const ShardState& s, Canon& c) {
+  c.U64(s.catalog.size());
+  for (const auto& [gift, e] : s.catalog) {
+    c.U32(gift);
+    c.Str(e.name);
+    c.I64(e.price);
+    c.U8(e.active ? 1 : 0);
+    c.U32(e.host_share_bps);
+  }
+  c.U64(s.limits.size());
+  for (UserId u : SortedKeys(s.limits)) {
+    const SpendLimits& l = s.limits.at(u);
+    c.U64(u.value);
+    c.I64(l.per_gift_max);
+    c.I64(l.day_max);
+    c.I64(l.month_max);
+  }
+  std::vector<UserId> hidden(s.hidden.begin(), s.hidden.end());
+  std::sort(hidden.begin(), hidden.end());
+  c.U64(hidden.size());
+  for (UserId u : hidden) c.U64(u.value);
+}
+
+void HashIdempotency(const ShardState& s, Canon& c) {
+  c.U64(s.idempotency.size());
+  for (const TxId& id : SortedKeys(s.idempotency)) {
+    const IdempotencyEntry& e = s.idempotency.at(id);
+    c.Bytes(id.bytes);
+    c.Bytes(e.hash);
+    c.U32(uint32_t(e.code));
+    c.U64(e.seq);
+  }
+}
+
+}  // namespace
+
+std::string SerializeState(const ShardState& s) {
+  Canon c;
+  c.U32(s.config.shard.value);
+  c.U32(s.config.shard_count);
+  c.U32(uint32_t(s.config.utc_offset_minutes));
+  HashAccounts(s, c);
+  HashOrders(s, c);
+  HashSettings(s, c);
+  HashIdempotency(s, c);
+  c.I128(s.totals.topped_up);
+  c.I128(s.totals.gifted);
+  c.I128(s.totals.refunded);
+  c.I128(s.totals.host_credited);
+  c.I128(s.totals.paid_out);
+  c.U64(s.last_seq);
+  c.I64(s.last_ledger_time_us);
+  return c.bytes();
+}
+
+Hash32 StateHash(const ShardState& s) {
+  const std::string b = SerializeState(s);
+  return Blake2b256(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+}
+
+namespace {
+
+// Bounds-checked reader mirroring Canon; any short read sets failed().
+class Uncanon {
+ public:
+  explicit Uncanon(std::string_view b) : b_(b) {}
+  bool failed() const { return failed_; }
+  bool at_end() const { return pos_ == b_.size(); }
+  void Fail() { failed_ = true; }
+  uint8_t U8() { return Take(1) ? uint8_t(b_[pos_ - 1]) : 0; }
+  uint32_t U32() { return Take(4) ? GetU32(Ptr() - 4) : 0; }
+  uint64_t U64() { return Take(8) ? GetU64(Ptr() - 8) : 0; }
+  int64_t I64() { return int64_t(U64()); }
+  __int128 I128() {
+    const uint64_t lo = U64();
+    const uint64_t hi = U64();
+    return __int128((unsigned __int128)hi << 64 | lo);
+  }
+  std::string Str() {
+    const uint32_t n = U32();
+    if (!Take(n)) return {};
+    return std::string(b_.substr(pos_ - n, n));
+  }
+  template <size_t N>
+  void Bytes(std::array<uint8_t, N>* a) {
+    if (Take(N)) std::memcpy(a->data(), Ptr() - N, N);
+  }
+  // A count of records of at least min_bytes each that can still follow.
+  uint64_t Count(size_t min_bytes) {
+    const uint64_t n = U64();
+    if (n > (b_.size() - pos_) / min_bytes) failed_ = true;
+    return failed_ ? 0 : n;
+  }
+
+ private:
+  const uint8_t* Ptr() const { return reinterpret_cast<const uint8_t*>(b_.data()) + pos_; }
+  bool Take(size_t n) {
+    if (failed_ || b_.size() - pos_ < n) {
+      failed_ = true;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+  std::string_view b_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+void ParseAccounts(Uncanon& u, ShardState* s) {
+  for (uint64_t i = 0, n = u.Count(60); i < n && !u.failed(); ++i) {
+    const UserId user{u.U64()};
+    Wallet& w = s->wallets[user];
+    w.available = u.I64();
+    w.held = u.I64();
+    w.day_index = u.I64();
+    w.month_index = u.I64();
+    w.day_spent = u.I64();
+    w.month_spent = u.I64();
+    w.pending_orders = u.U32();
+  }
+  for (uint64_t i = 0, n = u.Count(24); i < n && !u.failed(); ++i) {
+    HostAccount& h = s->hosts[UserId{u.U64()}];
+    h.earned = u.I64();
+    h.paid_out = u.I64();
+  }
+}
+
+void ParseOrders(Uncanon& u, ShardState* s) {
+  for (uint64_t i = 0, n = u.Count(97); i < n && !u.failed(); ++i) {
+    TxId id;
+    u.Bytes(&id.bytes);
+    Order o;
+    o.payer = UserId{u.U64()};
+    o.host = UserId{u.U64()};
+    o.room = u.U64();
+    o.gift = u.U32();
+    o.count = u.U32();
+    o.amount = u.I64();
+    o.host_share = u.I64();
+    o.expires_at_us = u.I64();
+    o.placed_day = u.I64();
+    o.placed_month = u.I64();
+    o.status = OrderStatus(u.U8());
+    if (o.status > OrderStatus::kRefunded) return u.Fail();
+    if (o.status == OrderStatus::kPending) s->expiry.emplace(o.expires_at_us, id);
+    s->orders.emplace(id, o);
+  }
+}
+
+void ParseSettings(Uncanon& u, ShardState* s) {
+  for (uint64_t i = 0, n = u.Count(21); i < n && !u.failed(); ++i) {
+    const uint32_t gift = u.U32();
+    CatalogEntry e;
+    e.name = u.Str();
+    e.price = u.I64();
+    e.active = u.U8() != 0;
+    e.host_share_bps = u.U32();
+    s->catalog[gift] = e;
+  }
+  for (uint64_t i = 0, n = u.Count(32); i < n && !u.failed(); ++i) {
+    SpendLimits& l = s->limits[UserId{u.U64()}];
+    l.per_gift_max = u.I64();
+    l.day_max = u.I64();
+    l.month_max = u.I64();
+  }
+  for (uint64_t i = 0, n = u.Count(8); i < n && !u.failed(); ++i) s->hidden.insert(UserId{u.U64()});
+  for (uint64_t i = 0, n = u.Count(44); i < n && !u.failed(); ++i) {
+    TxId id;
+    u.Bytes(&id.bytes);
+    IdempotencyEntry e;
+    u.Bytes(&e.hash);
+    e.code = ResultCode(u.U32());
+    e.seq = u.U64();
+    s->idempotency.emplace(id, e);
+  }
+}
+
+}  // namespace
+
+Result<ShardState> ParseState(std::string_view bytes) {
+  Uncanon u(bytes);
+  ShardConfig config;
+  config.shard = ShardId{u.U32()};
+  config.shard_count = u.U32();
+  config.utc_offset_minutes = int32_t(u.U32());
+  ShardState s(config);
+  ParseAccounts(u, &s);
+  ParseOrders(u, &s);
+  const uint64_t expiry_size = u.U64();
+  ParseSettings(u, &s);
+  s.totals.topped_up = u.I128();
+  s.totals.gifted = u.I128();
+  s.totals.refunded = u.I128();
+  s.totals.host_credited = u.I128();
+  s.totals.paid_out = u.I128();
+  s.last_seq = u.U64();
+  s.last_ledger_time_us = u.I64();
+  if (u.failed()) return DataLoss("state: truncated or malformed");
+  if (!u.at_end()) return DataLoss("state: trailing bytes");
+  if (expiry_size != s.expiry.size()) return DataLoss("state: expiry index mismatch");
+  if (config.shard_count == 0) return DataLoss("state: shard count 0");
+  return s;
+}
+
+namespace {
+
+bool InBalanceRange(int64_t v) { return v >= 0 && v <= kBalanceMax; }
+
+Status CheckOrders(const ShardState& s, std::unordered_map<UserId, __int128, UserIdHash>* held,
+                   std::unordered_map<UserId, uint32_t, UserIdHash>* pending) {
+  size_t pending_total = 0;
+  for (const auto& [id, o] : s.orders) {
+    if (o.amount < 1 || o.amount > kAmountMax) return Internal("order amount out of range");
+    if (o.host_share < 0 || o.host_share > o.amount) return Internal("host share out of range");
+    if (o.status != OrderStatus::kPending) continue;
+    ++pending_total;
+    (*held)[o.payer] += o.amount;
+    (*pending)[o.payer] += 1;
+    if (s.expiry.count({o.expires_at_us, id}) != 1) return Internal("pending order not in expiry");
+  }
+  if (pending_total != s.expiry.size()) return Internal("expiry index size mismatch");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckInvariants(const ShardState& s) {
+  std::unordered_map<UserId, __int128, UserIdHash> held;
+  std::unordered_map<UserId, uint32_t, UserIdHash> pending;
+  GL_RETURN_IF_ERROR(CheckOrders(s, &held, &pending));
+  __int128 wallet_sum = 0;
+  for (const auto& [u, w] : s.wallets) {
+    if (!InBalanceRange(w.available) || !InBalanceRange(w.held)) {
+      return Internal("wallet out of range: user " + std::to_string(u.value));
+    }
+    if (w.held != held[u]) return Internal("held != pending sum: user " + std::to_string(u.value));
+    if (w.pending_orders != pending[u]) return Internal("pending order count mismatch");
+    if (w.day_spent < 0 || w.month_spent < 0) return Internal("negative spend counter");
+    wallet_sum += __int128(w.available) + w.held;
+  }
+  for (const auto& [u, _] : held) {
+    if (s.wallets.count(u) == 0) return Internal("pending order of a user without wallet");
+  }
+  __int128 earned = 0, paid_out = 0;
+  for (const auto& [u, h] : s.hosts) {
+    if (!InBalanceRange(h.earned) || !InBalanceRange(h.paid_out) || h.paid_out > h.earned) {
+      return Internal("host account out of range: host " + std::to_string(u.value));
+    }
+    earned += h.earned;
+    paid_out += h.paid_out;
+  }
+  const Totals& t = s.totals;
+  if (wallet_sum != t.topped_up - t.gifted + t.refunded) {
+    return Internal("conservation: sum(available + held) != topped_up - gifted + refunded");
+  }
+  if (earned != t.host_credited) return Internal("conservation: sum(earned) != host_credited");
+  if (paid_out != t.paid_out) return Internal("conservation: sum(paid_out) != paid_out_total");
+  return Status::Ok();
+}
+
+}  // namespace giftledger::commands

@@ -1,0 +1,251 @@
+// End-to-end tests of the `giftledger` binary: exit codes, JSON output, and
+// that verify names where a ledger was damaged.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ledger/file.h"
+#include "ledger/manifest.h"
+#include "ledger/segment.h"
+#include "ledger/testing/shard_util.h"
+#include "ledger/testing/temp_dir.h"
+
+#ifndef GIFTLEDGER_BIN_DEFAULT
+#error "tests/CMakeLists.txt defines GIFTLEDGER_BIN_DEFAULT"
+#endif
+
+namespace giftledger {
+namespace {
+
+std::string Binary() {
+  const char* env = std::getenv("GIFTLEDGER_BIN");
+  return env != nullptr && *env != '\0' ? env : GIFTLEDGER_BIN_DEFAULT;
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  // Runs giftledger with args; stdout and stderr go to files, read afterwards.
+  CliRun Giftledger(const std::vector<std::string>& args) {
+    std::string out_path = tmp_.Sub("stdout"), err_path = tmp_.Sub("stderr");
+    std::vector<std::string> argv_s = {Binary()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) _exit(126);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    CliRun r;
+    int status = 0;
+    EXPECT_GT(pid, 0);
+    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status)) << "giftledger died, status " << status;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    EXPECT_NE(r.exit_code, 127) << "cannot run " << Binary();
+    auto out = ReadSmallFile(out_path, 64 << 20);
+    auto err = ReadSmallFile(err_path, 64 << 20);
+    if (out.ok()) r.out = out.value();
+    if (err.ok()) r.err = err.value();
+    return r;
+  }
+
+  std::string Describe(const std::vector<std::string>& args, const CliRun& r) {
+    std::string s = "giftledger";
+    for (const auto& a : args) s += " " + a;
+    return s + "\nexit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" +
+           r.err;
+  }
+
+  // Runs and expects an exit code; returns the run.
+  CliRun Expect(int exit_code, const std::vector<std::string>& args) {
+    CliRun r = Giftledger(args);
+    EXPECT_EQ(r.exit_code, exit_code) << Describe(args, r);
+    return r;
+  }
+
+  nlohmann::json Json(const CliRun& r) {
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON:\n" << r.out;
+    return j;
+  }
+
+  // A formatted one-shard ledger with some blocks from a small bench run.
+  void FormatAndFill(uint64_t events) {
+    Expect(0, {"format", "--data", data_, "--shards", "1", "--segment-mib", "16"});
+    Expect(0, {"bench", "ledger", "--data", data_, "--events", std::to_string(events),
+               "--sqlite-events", "5", "--json"});
+  }
+
+  std::string Segment() {
+    auto paths = testing::SegmentPaths(ShardDir(data_, ShardId{0}));
+    EXPECT_EQ(paths.size(), 1u);
+    return paths.empty() ? "" : paths[0];
+  }
+
+  testing::TempDir tmp_;
+  std::string data_ = tmp_.Sub("ledger");
+};
+
+TEST_F(CliTest, BenchLedgerPrintsJsonWithEveryFigureAndTheLedgerVerifies) {
+  Expect(0, {"format", "--data", data_, "--shards", "1", "--segment-mib", "16"});
+  CliRun bench = Expect(0, {"bench", "ledger", "--data", data_, "--events", "20000",
+                            "--sqlite-events", "50", "--json"});
+  nlohmann::json j = Json(bench);
+  for (const char* field :
+       {"events_per_s", "commit_p50_us", "commit_p99_us", "fsyncs", "raw_events_per_s",
+        "sqlite_naive_events_per_s", "ratio_raw", "ratio_sqlite"}) {
+    ASSERT_TRUE(j.contains(field)) << field << " missing in\n" << bench.out;
+    ASSERT_TRUE(j[field].is_number()) << field << " in\n" << bench.out;
+    EXPECT_GT(j[field].get<double>(), 0) << field;
+  }
+  EXPECT_GE(j["events"].get<double>(), 20000);
+  EXPECT_LE(j["commit_p50_us"].get<double>(), j["commit_p99_us"].get<double>());
+  EXPECT_NEAR(j["ratio_raw"].get<double>(),
+              j["events_per_s"].get<double>() / j["raw_events_per_s"].get<double>(), 1e-6);
+
+  Expect(0, {"verify", "--data", data_});
+  nlohmann::json v = Json(Expect(0, {"verify", "--data", data_, "--json"}));
+  EXPECT_TRUE(v["ok"].get<bool>());
+  ASSERT_EQ(v["shards"].size(), 1u);
+  EXPECT_TRUE(v["shards"][0]["ok"].get<bool>());
+  EXPECT_GE(v["events"].get<double>(), 20000);
+}
+
+TEST_F(CliTest, FlippedEventByteIsReportedWithShardSegmentAndOffset) {
+  FormatAndFill(3000);
+  const std::string seg = Segment();
+  auto blocks = testing::ListBlocks(seg);
+  ASSERT_GE(blocks.size(), 4u);
+  const testing::BlockExtent& bad = blocks[1];
+  uint64_t at = bad.offset + kBlockHeaderBytes + (bad.size_bytes - kBlockHeaderBytes - 96) / 2;
+  testing::FlipBit(seg, at, 4);
+
+  CliRun r = Expect(1, {"verify", "--data", data_, "--json"});
+  nlohmann::json j = Json(r);
+  EXPECT_FALSE(j["ok"].get<bool>());
+  ASSERT_EQ(j["shards"].size(), 1u);
+  const nlohmann::json& s = j["shards"][0];
+  EXPECT_EQ(s["shard"].get<int>(), 0);
+  EXPECT_FALSE(s["ok"].get<bool>());
+  EXPECT_TRUE(Contains(s["segment"].get<std::string>(), SegmentFileName(Seq{1}))) << r.out;
+  EXPECT_EQ(s["offset"].get<uint64_t>(), bad.offset) << r.out;
+  EXPECT_EQ(s["seq"].get<uint64_t>(), bad.first_seq.value) << r.out;
+  EXPECT_FALSE(s["torn_tail"].get<bool>());
+  // The human report names the same place.
+  CliRun human = Expect(1, {"verify", "--data", data_});
+  EXPECT_TRUE(Contains(human.out, "shard 0")) << human.out;
+  EXPECT_TRUE(Contains(human.out, "offset " + std::to_string(bad.offset))) << human.out;
+
+  testing::FlipBit(seg, at, 4);
+  Expect(0, {"verify", "--data", data_});
+}
+
+TEST_F(CliTest, TornTailFailsVerifyUntilTheShardIsOpenedForWriting) {
+  FormatAndFill(500);
+  const std::string seg = Segment();
+  auto blocks = testing::ListBlocks(seg);
+  ASSERT_FALSE(blocks.empty());
+  uint64_t end = blocks.back().offset + blocks.back().size_bytes;
+  testing::WriteRange(seg, end, "GLB1\x01\x00\x80\x00 half a block, then the power went");
+
+  CliRun r = Expect(1, {"verify", "--data", data_, "--json"});
+  nlohmann::json j = Json(r);
+  const nlohmann::json& s = j["shards"][0];
+  EXPECT_TRUE(s["torn_tail"].get<bool>()) << r.out;
+  EXPECT_TRUE(Contains(s["reason"].get<std::string>(), "torn tail")) << r.out;
+  EXPECT_EQ(s["offset"].get<uint64_t>(), end) << r.out;
+  // Verify is read-only: the tail is still there.
+  EXPECT_EQ(testing::ReadRange(seg, end, 4), "GLB1");
+  CliRun human = Expect(1, {"verify", "--data", data_});
+  EXPECT_TRUE(Contains(human.out + human.err, "torn tail")) << human.out;
+
+  // Opening the shard for writing (bench opens writers) truncates the tail.
+  Expect(0, {"bench", "ledger", "--data", data_, "--events", "10", "--sqlite-events", "1"});
+  Expect(0, {"verify", "--data", data_});
+}
+
+TEST_F(CliTest, FormatOnAnExistingLedgerExitsThree) {
+  Expect(0, {"format", "--data", data_, "--shards", "2", "--segment-mib", "16"});
+  auto before = LoadManifest(data_);
+  ASSERT_TRUE(before.ok());
+  CliRun r = Expect(3, {"format", "--data", data_, "--shards", "2", "--segment-mib", "16"});
+  EXPECT_TRUE(Contains(r.err, "ALREADY_EXISTS")) << r.err;
+  auto after = LoadManifest(data_);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->ledger_id, before->ledger_id);
+}
+
+TEST_F(CliTest, BadFlagsExitTwo) {
+  Expect(2, {});
+  Expect(2, {"frobnicate"});
+  Expect(2, {"verify", "--data", data_, "--no-such-flag"});
+  Expect(2, {"verify"});  // --data is required
+  Expect(2, {"format", "--data", data_, "--shards", "0"});
+  Expect(2, {"format", "--data", data_, "--segment-mib", "1"});
+  Expect(2, {"bench", "ledger", "--data", data_, "--events", "many"});
+  EXPECT_FALSE(PathExists(data_)) << "a refused command created the data directory";
+}
+
+// Subcommand names listed under "Subcommands:" in a --help text.
+std::vector<std::string> SubcommandsIn(const std::string& help) {
+  std::vector<std::string> names;
+  std::istringstream in(help);
+  std::string line;
+  bool in_list = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("Subcommands:", 0) == 0 || line.rfind("SUBCOMMANDS:", 0) == 0) {
+      in_list = true;
+      continue;
+    }
+    if (!in_list) continue;
+    if (line.empty() || line[0] != ' ') break;
+    std::istringstream words(line);
+    std::string name;
+    if (words >> name) names.push_back(name);
+  }
+  return names;
+}
+
+TEST_F(CliTest, HelpOfEverySubcommandExitsZero) {
+  std::vector<std::vector<std::string>> todo = {{}};
+  int helped = 0;
+  while (!todo.empty()) {
+    std::vector<std::string> path = todo.back();
+    todo.pop_back();
+    std::vector<std::string> args = path;
+    args.push_back("--help");
+    CliRun r = Expect(0, args);
+    EXPECT_FALSE(r.out.empty()) << Describe(args, r);
+    ++helped;
+    for (const auto& sub : SubcommandsIn(r.out)) {
+      std::vector<std::string> next = path;
+      next.push_back(sub);
+      todo.push_back(next);
+    }
+  }
+  // At least: the top level, format, verify, bench and bench ledger.
+  EXPECT_GE(helped, 5);
+}
+
+}  // namespace
+}  // namespace giftledger
