@@ -60,20 +60,25 @@ Result<SigningKey> SigningKey::FromSeed(const uint8_t* seed32) {
   return k;
 }
 
-Result<SigningKey> SigningKey::Load(const std::string& path) {
+Status ReadSecretKeyFile(const std::string& path, uint8_t* out32) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
   if ((st.st_mode & 077) != 0) {
-    return FailedPrecondition(path + ": signing key is readable by group/others; chmod 600");
+    return FailedPrecondition(path + ": secret key is readable by group/others; chmod 600");
   }
   auto text = ReadSmallFile(path, 1024);
   if (!text.ok()) return text.status();
   std::string hex = text.value();
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
-  std::array<uint8_t, 32> seed;
-  if (!FromHex(hex, seed.data(), seed.size())) {
-    return DataLoss(path + ": not a 64-hex-digit Ed25519 seed");
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) {
+    hex.pop_back();
   }
+  if (!FromHex(hex, out32, 32)) return DataLoss(path + ": not 64 hex digits of a 32-byte key");
+  return Status::Ok();
+}
+
+Result<SigningKey> SigningKey::Load(const std::string& path) {
+  std::array<uint8_t, 32> seed;
+  GL_RETURN_IF_ERROR(ReadSecretKeyFile(path, seed.data()));
   auto key = FromSeed(seed.data());
   sodium_memzero(seed.data(), seed.size());
   return key;

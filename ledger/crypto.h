@@ -39,6 +39,10 @@ class SigningKey {
   PublicKey public_key_{};
 };
 
+// Reads a 32-byte secret stored as 64 hex digits (and a newline); refuses a
+// file that group or others can read (FAILED_PRECONDITION).
+Status ReadSecretKeyFile(const std::string& path, uint8_t* out32);
+
 bool VerifySignature(const PublicKey& key, const Hash32& message, const Signature64& sig);
 
 }  // namespace giftledger

@@ -25,16 +25,8 @@ BoxKeyPair BoxKeyPair::FromSecret(const uint8_t* secret32) {
 }
 
 Result<BoxKeyPair> BoxKeyPair::Load(const std::string& path) {
-  auto text = ReadSmallFile(path, 1024);
-  if (!text.ok()) return text.status();
-  std::string hex = text.value();
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) {
-    hex.pop_back();
-  }
   std::array<uint8_t, kBoxKeyBytes> secret;
-  if (!FromHex(hex, secret.data(), secret.size())) {
-    return InvalidArgument(path + ": not a 64-hex-digit X25519 secret key");
-  }
+  GL_RETURN_IF_ERROR(ReadSecretKeyFile(path, secret.data()));
   BoxKeyPair k = FromSecret(secret.data());
   sodium_memzero(secret.data(), secret.size());
   return k;
