@@ -204,7 +204,9 @@ Decision DecideTopUp(const Ctx& c) {
   const auto& p = c.cmd.top_up();
   if (!AmountInRange(p.amount())) return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "amount");
   const Wallet* w = c.state.FindWallet(UserId{p.user()});
-  if (!BalanceAdd(w ? w->available : 0, p.amount())) {
+  // available + held is what a released hold returns to available, so it is
+  // the sum that must stay within kBalanceMax (Apply asserts it).
+  if (!BalanceAdd(w ? w->available + w->held : 0, p.amount())) {
     return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "balance would exceed the maximum");
   }
   Event e = NewEvent(c, true);
@@ -359,7 +361,7 @@ Decision DecideRefund(const Ctx& c) {
       break;
   }
   const Wallet* w = c.state.FindWallet(o->payer);
-  if (!BalanceAdd(w ? w->available : 0, o->amount)) {
+  if (!BalanceAdd(w ? w->available + w->held : 0, o->amount)) {
     return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "balance would exceed the maximum");
   }
   Event e = NewEvent(c, true);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <utility>
 
 #include "commands/apply.h"
 #include "commands/snapshot.h"
@@ -52,12 +53,12 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   // never before the decisions it carries (the writer seals after deciding).
   if (!options.writer.clock_us) options.writer.clock_us = options.clock_us;
   const PublicKey public_key = key.public_key();
-  std::unique_ptr<ShardEngine> e(new ShardEngine(config, options));
+  std::unique_ptr<ShardEngine> e(new ShardEngine(shard_dir, config, options));
   auto w = Writer::Open(shard_dir, config.shard, std::move(key), options.writer);
   if (!w.ok()) return w.status();
   e->writer_ = std::move(w.value());
   const uint64_t log_last_seq = e->writer_->durable_next_seq().value - 1;
-  GL_RETURN_IF_ERROR(e->Replay(shard_dir, public_key, log_last_seq));
+  GL_RETURN_IF_ERROR(e->Replay(public_key, log_last_seq));
   e->next_seq_ = e->writer_->durable_next_seq().value;
   e->durable_next_seq_ = e->next_seq_;
   GL_ASSERT(e->state_.last_seq + 1 == e->next_seq_);
@@ -68,10 +69,9 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
 ShardEngine::~ShardEngine() { (void)Close(); }
 
 // Newest usable snapshot (if any), then the log from the seq after it.
-Status ShardEngine::Replay(const std::string& shard_dir, const PublicKey& key,
-                           uint64_t log_last_seq) {
-  if (!options_.snapshot_dir.empty()) {
-    auto snap = LoadNewestSnapshot(options_.snapshot_dir, state_.config, log_last_seq);
+Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
+  if (options_.snapshots) {
+    auto snap = LoadNewestStateSnapshot(shard_dir_, state_.config, log_last_seq);
     if (snap) {
       state_ = std::move(*snap);
       snapshot_seq_ = state_.last_seq;
@@ -80,14 +80,14 @@ Status ShardEngine::Replay(const std::string& shard_dir, const PublicKey& key,
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
   // not be asked for a seq past the end (it indexes into an empty index).
-  if (from.value <= log_last_seq) GL_RETURN_IF_ERROR(ReplayLog(shard_dir, key, from));
+  if (from.value <= log_last_seq) GL_RETURN_IF_ERROR(ReplayLog(key, from));
   spdlog::info("shard {}: snapshot seq {}, replayed {} events, state ready at seq {}",
                state_.config.shard.value, snapshot_seq_, replayed_events_, state_.last_seq);
   return Status::Ok();
 }
 
-Status ShardEngine::ReplayLog(const std::string& shard_dir, const PublicKey& key, Seq from) {
-  auto reader = LogReader::Open(shard_dir, state_.config.shard, key);
+Status ShardEngine::ReplayLog(const PublicKey& key, Seq from) {
+  auto reader = LogReader::Open(shard_dir_, state_.config.shard, key);
   if (!reader.ok()) return reader.status();
   Status parse_error;
   Status st = reader.value()->ReadEvents(from, [&](Seq seq, std::string_view bytes) {
@@ -110,21 +110,34 @@ int64_t ShardEngine::NextLedgerTime() {
 }
 
 uint64_t ShardEngine::AppendAndApply(const std::vector<Event>& events) {
-  EventBatch batch;
-  std::string bytes;
-  for (const Event& e : events) {
-    bytes.clear();
-    GL_ASSERT(e.SerializeToString(&bytes));
-    // Events are bounded by limits.h; a failure here is a bug, not input.
-    GL_ASSERT(batch.Add(bytes).ok());
+  if (scratch_.size() < events.size()) scratch_.resize(events.size());
+  size_t framed_bytes = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    scratch_[i].clear();  // keeps its capacity: no allocation per event
+    GL_ASSERT(events[i].SerializeToString(&scratch_[i]));
+    framed_bytes += kEventFrameBytes + scratch_[i].size();
   }
+  // Events are bounded by limits.h; a command that fits no block is a bug.
+  GL_ASSERT(events.size() <= kBlockEventsMax && framed_bytes <= kBlockBodyBytesMax);
+  if (chunk_.count() + events.size() > kBlockEventsMax ||
+      chunk_.body_bytes() + framed_bytes > kBlockBodyBytesMax) {
+    FlushChunk();
+  }
+  if (chunk_.empty()) chunk_first_seq_ = next_seq_;
+  for (size_t i = 0; i < events.size(); ++i) GL_ASSERT(chunk_.Add(scratch_[i]).ok());
   const uint64_t first = next_seq_;
   next_seq_ += events.size();
-  const uint64_t next = next_seq_;
-  writer_->Append(std::move(batch),
-                  [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
   for (size_t i = 0; i < events.size(); ++i) Apply(state_, events[i], first + i);
   return first;
+}
+
+void ShardEngine::FlushChunk() {
+  if (chunk_.empty()) return;
+  const uint64_t first = chunk_first_seq_;
+  const uint64_t next = next_seq_;
+  GL_ASSERT(first + chunk_.count() == next);
+  writer_->Append(std::exchange(chunk_, EventBatch()),
+                  [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
 }
 
 void ShardEngine::SweepExpired(int64_t now) {
@@ -159,6 +172,7 @@ void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, B
       if (!d.events.empty()) seq = AppendAndApply(d.events);
       w.results.push_back(MakeResult(d.code, d.message, seq));
     }
+    FlushChunk();
     // Everything appended so far, including what this batch's duplicates may
     // refer to, must be durable before the answers go out.
     w.needed_next_seq = next_seq_;
@@ -225,7 +239,7 @@ std::vector<CommandResult> ShardEngine::SubmitAndWait(const std::vector<Command>
 }
 
 Status ShardEngine::WriteSnapshotNow() {
-  if (options_.snapshot_dir.empty()) return FailedPrecondition("no snapshot directory");
+  if (!options_.snapshots) return FailedPrecondition("snapshots are off");
   std::lock_guard<std::mutex> lock(submit_mu_);  // nothing new is decided meanwhile
   {
     // The live state runs ahead of the disk; a snapshot holds durable state only.
@@ -234,7 +248,7 @@ Status ShardEngine::WriteSnapshotNow() {
     if (!failed_.ok()) return failed_;
   }
   GL_ASSERT(state_.last_seq + 1 == next_seq_);
-  return WriteSnapshot(options_.snapshot_dir, state_);
+  return WriteStateSnapshot(shard_dir_, state_);
 }
 
 Status ShardEngine::Close() {
@@ -250,6 +264,16 @@ Status ShardEngine::Close() {
 Hash32 ShardEngine::CurrentStateHash() const {
   std::lock_guard<std::mutex> lock(submit_mu_);
   return StateHash(state_);
+}
+
+uint64_t ShardEngine::next_seq() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return next_seq_;
+}
+
+WriterStats ShardEngine::writer_stats() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return writer_ ? writer_->stats() : WriterStats{};
 }
 
 Status ShardEngine::CheckCurrentInvariants() const {

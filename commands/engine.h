@@ -25,8 +25,9 @@ struct EngineOptions {
   WriterOptions writer;
   // Clock for decisions (µs since the epoch); ledger time never goes back.
   std::function<int64_t()> clock_us;
-  // Where snapshots of this shard live; empty = no snapshots (replay from 0).
-  std::string snapshot_dir;
+  // Load the newest valid snapshot at Open and allow WriteSnapshotNow; they
+  // live in <shard_dir>/snapshots (ledger/snapshot.h). false = replay from 0.
+  bool snapshots = false;
 };
 
 using BatchCallback = std::function<void(std::vector<schemas::CommandResult>)>;
@@ -52,7 +53,7 @@ class ShardEngine {
                                                     uint32_t roles = kRolesAllGateway);
 
   // Waits until everything appended is durable, then writes a snapshot of
-  // the state (snapshot.h). FAILED_PRECONDITION without a snapshot_dir.
+  // the state (snapshot.h). FAILED_PRECONDITION when snapshots are off.
   Status WriteSnapshotNow();
 
   // Waits for everything in flight, stops the writer.
@@ -64,6 +65,10 @@ class ShardEngine {
   // Events applied from the log at Open (the tail after the snapshot).
   uint64_t replayed_events() const { return replayed_events_; }
   uint64_t snapshot_seq() const { return snapshot_seq_; }
+  // The seq the next appended event will get.
+  uint64_t next_seq() const;
+  // The writer's counters (zero after Close).
+  WriterStats writer_stats() const;
 
  private:
   struct Waiter {
@@ -72,20 +77,32 @@ class ShardEngine {
     BatchCallback done;
   };
 
-  ShardEngine(ShardConfig config, EngineOptions options) : state_(config), options_(options) {}
-  Status Replay(const std::string& shard_dir, const PublicKey& key, uint64_t log_last_seq);
-  Status ReplayLog(const std::string& shard_dir, const PublicKey& key, Seq from);
+  ShardEngine(std::string shard_dir, ShardConfig config, EngineOptions options)
+      : shard_dir_(std::move(shard_dir)), state_(config), options_(options) {}
+  Status Replay(const PublicKey& key, uint64_t log_last_seq);
+  Status ReplayLog(const PublicKey& key, Seq from);
   int64_t NextLedgerTime();
-  // Serializes, appends and applies one command's events; returns the first seq.
+  // Serializes one command's events into the open chunk (flushing it first
+  // when they would not fit in the same block), applies them; returns the
+  // first seq.
   uint64_t AppendAndApply(const std::vector<schemas::Event>& events);
+  // Hands the open chunk to the writer (no-op when empty).
+  void FlushChunk();
   void SweepExpired(int64_t now);
   void OnDurable(const AppendOutcome& outcome, uint64_t expected_first_seq, uint64_t next_seq);
 
+  const std::string shard_dir_;
   ShardState state_;  // guarded by submit_mu_
   EngineOptions options_;
   std::unique_ptr<Writer> writer_;
   mutable std::mutex submit_mu_;  // one batch decides at a time
   uint64_t next_seq_ = 1;         // seq the next appended event will get
+  // Several commands' events, appended as one EventBatch (one writer call,
+  // one completion) when full or at the end of a Submit. A command's events
+  // never straddle two chunks, so they stay atomic and consecutive.
+  EventBatch chunk_;
+  uint64_t chunk_first_seq_ = 0;
+  std::vector<std::string> scratch_;  // encoded events of one command, reused
   int64_t last_time_us_ = 0;
   uint64_t replayed_events_ = 0;
   uint64_t snapshot_seq_ = 0;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "commands/apply.h"
 #include "commands/decide.h"
@@ -21,16 +22,91 @@ using schemas::Command;
 constexpr uint32_t kBenchGift = 1;
 constexpr int64_t kBenchPrice = 10;
 
-std::string BenchTx(uint64_t n) {
+std::string BenchTx(uint64_t n, uint64_t salt) {
   uint8_t b[kTxIdBytes];
   PutU64(b, n);
-  PutU64(b + 8, 0x6265'6e63'6874'7821ull);
+  PutU64(b + 8, 0x6265'6e63'6874'7821ull ^ (salt * 0x9e37'79b9'7f4a'7c15ull));
   return std::string(reinterpret_cast<const char*>(b), sizeof(b));
 }
 
-Command Catalog() {
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+}
+
+// One producer's share of the mix (its users, in mix order) as gateway batches.
+std::vector<std::vector<Command>> ProducerBatches(const std::vector<Command>& mix, uint32_t p,
+                                                  const EngineBenchOptions& o) {
+  std::vector<std::vector<Command>> batches(1);
+  for (const Command& c : mix) {
+    if (EngineBenchUser(c) % o.producers != p) continue;
+    if (batches.back().size() == o.batch_commands) batches.emplace_back();
+    batches.back().push_back(c);
+  }
+  if (batches.back().empty()) batches.pop_back();
+  return batches;
+}
+
+struct ProducerTotals {
+  std::mutex mu;
+  std::vector<double> latencies_us;
+  uint64_t rejected = 0;
+};
+
+// Submits the batches, keeping at most batches_in_flight_max awaiting
+// durability; returns once all are answered.
+void Produce(ShardEngine& e, const std::vector<std::vector<Command>>& batches,
+             const EngineBenchOptions& o, ProducerTotals* totals) {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint32_t in_flight = 0;
+  for (const auto& batch : batches) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return in_flight < o.batches_in_flight_max; });
+      ++in_flight;
+    }
+    const auto start = Clock::now();
+    e.Submit(batch, kRolesAllGateway, [&, start](std::vector<schemas::CommandResult> rs) {
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+      uint64_t bad = 0;
+      for (const auto& r : rs) bad += r.code() != schemas::OK;
+      {
+        std::lock_guard<std::mutex> lock(totals->mu);
+        totals->latencies_us.push_back(us);
+        totals->rejected += bad;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      --in_flight;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return in_flight == 0; });
+}
+
+Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir) {
+  if (!PathExists(ManifestPath(dir))) {
+    auto m = FormatLedger(dir, 1, kSegmentBytesDefault);
+    if (!m.ok()) return m.status();
+  }
+  auto manifest = LoadManifest(dir);
+  if (!manifest.ok()) return manifest.status();
+  if (manifest->shard_count != 1) return FailedPrecondition("bench engine needs a 1-shard ledger");
+  auto key = LoadShardSigningKey(dir, manifest.value(), ShardId{0});
+  if (!key.ok()) return key.status();
+  EngineOptions eo;
+  eo.writer.segment_bytes = manifest->segment_bytes;
+  return ShardEngine::Open(ShardDir(dir, ShardId{0}), ShardConfig{ShardId{0}, 1, 0}, key.value(),
+                           eo);
+}
+
+}  // namespace
+
+Command EngineBenchCatalog(uint64_t salt) {
   Command c;
-  c.set_tx_id(BenchTx(0));
+  c.set_tx_id(BenchTx(0, salt));
   auto* p = c.mutable_set_catalog();
   p->set_gift(kBenchGift);
   p->set_name("rose");
@@ -40,13 +116,21 @@ Command Catalog() {
   return c;
 }
 
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+uint64_t EngineBenchUser(const Command& c) {
+  switch (c.body_case()) {
+    case Command::kTopUp:
+      return c.top_up().user();
+    case Command::kPlaceOrder:
+      return c.place_order().payer();
+    case Command::kConsumeOrder:
+      return c.consume_order().payer();
+    case Command::kCancelOrder:
+      return c.cancel_order().payer();
+    default:
+      return 0;
+  }
 }
 
-// Decide + apply of the mix on one core, without the log.
 double DecideApplyPerS(const std::vector<Command>& mix) {
   ShardState s(ShardConfig{ShardId{0}, 1, 0});
   uint64_t seq = 1;
@@ -55,16 +139,14 @@ double DecideApplyPerS(const std::vector<Command>& mix) {
     Decision d = Decide(s, c, DecideContext{++now, kRolesAllGateway});
     for (const auto& e : d.events) Apply(s, e, seq++);
   };
-  run(Catalog());
+  run(EngineBenchCatalog());
   const auto t0 = Clock::now();
   for (const Command& c : mix) run(c);
   const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
   return double(mix.size()) / sec;
 }
 
-}  // namespace
-
-std::vector<Command> EngineBenchMix(uint64_t commands, uint32_t users) {
+std::vector<Command> EngineBenchMix(uint64_t commands, uint32_t users, uint64_t salt) {
   std::vector<Command> out;
   out.reserve(commands);
   uint64_t tx = 1;
@@ -74,14 +156,14 @@ std::vector<Command> EngineBenchMix(uint64_t commands, uint32_t users) {
     if (!funded[user - 1]) {
       funded[user - 1] = 1;
       Command c;
-      c.set_tx_id(BenchTx(tx++));
+      c.set_tx_id(BenchTx(tx++, salt));
       c.mutable_top_up()->set_user(user);
       c.mutable_top_up()->set_amount(1'000'000'000);
       c.mutable_top_up()->set_payment_ref("bench");
       out.push_back(std::move(c));
       continue;
     }
-    const std::string order = BenchTx(tx++);
+    const std::string order = BenchTx(tx++, salt);
     Command place;
     place.set_tx_id(order);
     auto* p = place.mutable_place_order();
@@ -93,7 +175,7 @@ std::vector<Command> EngineBenchMix(uint64_t commands, uint32_t users) {
     p->set_ttl_us(60'000'000);
     out.push_back(std::move(place));
     Command second;
-    second.set_tx_id(BenchTx(tx++));
+    second.set_tx_id(BenchTx(tx++, salt));
     if (i % 16 == 0) {
       second.mutable_cancel_order()->set_payer(user);
       second.mutable_cancel_order()->set_order_id(order);
@@ -108,69 +190,44 @@ std::vector<Command> EngineBenchMix(uint64_t commands, uint32_t users) {
 }
 
 Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
-  if (o.batch_commands == 0 || o.batches_in_flight_max == 0 || o.users == 0) {
-    return InvalidArgument("batch, in-flight and users must be positive");
+  if (o.batch_commands == 0 || o.batches_in_flight_max == 0 || o.users == 0 || o.producers == 0 ||
+      o.commands == 0) {
+    return InvalidArgument("commands, batch, in-flight, producers and users must be positive");
   }
-  if (!PathExists(ManifestPath(o.data_dir))) {
-    auto m = FormatLedger(o.data_dir, 1, kSegmentBytesDefault);
-    if (!m.ok()) return m.status();
-  }
-  auto manifest = LoadManifest(o.data_dir);
-  if (!manifest.ok()) return manifest.status();
-  if (manifest->shard_count != 1) return FailedPrecondition("bench engine needs a 1-shard ledger");
-  auto key = SigningKey::Load(SigningKeyPath(o.data_dir, ShardId{0}));
-  if (!key.ok()) return key.status();
-  EngineOptions eo;
-  eo.writer.segment_bytes = manifest->segment_bytes;
-  auto engine = ShardEngine::Open(ShardDir(o.data_dir, ShardId{0}), ShardConfig{ShardId{0}, 1, 0},
-                                  key.value(), eo);
+  auto engine = OpenBenchEngine(o.data_dir);
   if (!engine.ok()) return engine.status();
   ShardEngine& e = *engine.value();
-  e.SubmitAndWait({Catalog()});  // a re-run answers it as a duplicate
+  // The log's end names this run: a re-run on the same ledger uses new tx ids.
+  const uint64_t salt = e.next_seq();
+  auto cat = e.SubmitAndWait({EngineBenchCatalog(salt)});
+  if (cat[0].code() != schemas::OK) return Internal("catalog: " + cat[0].message());
 
-  const std::vector<Command> mix = EngineBenchMix(o.commands, o.users);
-  std::vector<std::vector<Command>> batches;
-  for (size_t i = 0; i < mix.size(); i += o.batch_commands) {
-    batches.emplace_back(mix.begin() + i, mix.begin() + std::min(mix.size(), i + o.batch_commands));
-  }
+  const std::vector<Command> mix = EngineBenchMix(o.commands, o.users, salt);
+  std::vector<std::vector<std::vector<Command>>> per_producer;
+  for (uint32_t p = 0; p < o.producers; ++p) per_producer.push_back(ProducerBatches(mix, p, o));
 
-  std::mutex mu;
-  std::condition_variable cv;
-  uint32_t in_flight = 0;
-  uint64_t rejected = 0;
-  std::vector<double> latencies_us;
+  ProducerTotals totals;
+  const WriterStats before = e.writer_stats();
   const auto t0 = Clock::now();
-  for (const auto& batch : batches) {
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return in_flight < o.batches_in_flight_max; });
-      ++in_flight;
-    }
-    const auto start = Clock::now();
-    e.Submit(batch, kRolesAllGateway, [&, start](std::vector<schemas::CommandResult> rs) {
-      const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
-      uint64_t bad = 0;
-      for (const auto& r : rs) bad += r.code() != schemas::OK;
-      std::lock_guard<std::mutex> lock(mu);
-      latencies_us.push_back(us);
-      rejected += bad;
-      --in_flight;
-      cv.notify_all();
-    });
+  std::vector<std::thread> threads;
+  for (uint32_t p = 0; p < o.producers; ++p) {
+    threads.emplace_back([&, p] { Produce(e, per_producer[p], o, &totals); });
   }
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  }
+  for (auto& t : threads) t.join();
   const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+  const WriterStats after = e.writer_stats();
   GL_RETURN_IF_ERROR(e.Close());
 
   EngineBenchResult r;
   r.commands = mix.size();
+  r.seconds = sec;
   r.commands_per_s = double(mix.size()) / sec;
-  r.commit_p50_us = Percentile(latencies_us, 0.50);
-  r.commit_p99_us = Percentile(latencies_us, 0.99);
-  r.rejected = rejected;
+  r.commit_p50_us = Percentile(totals.latencies_us, 0.50);
+  r.commit_p99_us = Percentile(totals.latencies_us, 0.99);
+  r.rejected = totals.rejected;
+  r.events = after.events - before.events;
+  r.fsyncs = after.fsyncs - before.fsyncs;
+  r.blocks = after.blocks - before.blocks;
   r.decide_apply_per_s = DecideApplyPerS(mix);
   return r;
 }

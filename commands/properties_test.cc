@@ -191,7 +191,7 @@ TEST(Properties, RestartFromSnapshotEqualsRestartFromZero) {
     const size_t cut = Pick<size_t>(0, r.h.log.size() + 1);
     ShardState upto(r.h.state.config);
     for (size_t i = 0; i < cut; ++i) Apply(upto, r.h.log[i].second, r.h.log[i].first);
-    auto restored = DecodeSnapshot(EncodeSnapshot(upto));
+    auto restored = DecodeSnapshotPayload(EncodeSnapshotPayload(upto), upto.config, upto.last_seq);
     RC_ASSERT(restored.ok());
     for (size_t i = cut; i < r.h.log.size(); ++i) {
       Apply(restored.value(), r.h.log[i].second, r.h.log[i].first);

@@ -1,5 +1,6 @@
-// Snapshots: round trip, every corruption detected, the newest valid one
-// chosen, and a restart from a snapshot equal to a restart from zero.
+// State snapshots: payload round trip, every corruption of the file or the
+// payload detected, the newest valid one chosen, and a restart from a
+// snapshot equal to a restart from zero.
 #include "commands/snapshot.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include "commands/test_util.h"
 #include "ledger/file.h"
 #include "ledger/manifest.h"
+#include "ledger/snapshot.h"
 #include "ledger/testing/temp_dir.h"
 
 namespace giftledger::commands {
@@ -47,64 +49,124 @@ std::string ReadBytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-TEST(Snapshot, RoundTripIsHashEqual) {
+TEST(Snapshot, PayloadRoundTripIsHashEqual) {
   Harness h = BusyHarness();
-  auto decoded = DecodeSnapshot(EncodeSnapshot(h.state));
+  auto decoded =
+      DecodeSnapshotPayload(EncodeSnapshotPayload(h.state), h.state.config, h.state.last_seq);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(StateHash(decoded.value()), StateHash(h.state));
   EXPECT_EQ(decoded->expiry.size(), 1u);
   EXPECT_EQ(decoded->last_seq, h.state.last_seq);
 }
 
-TEST(Snapshot, AnyFlippedByteIsDataLoss) {
-  const std::string good = EncodeSnapshot(BusyHarness().state);
-  for (size_t i = 0; i < good.size(); i += 7) {
-    std::string bad = good;
-    bad[i] = char(bad[i] ^ 0x40);
-    auto r = DecodeSnapshot(bad);
-    ASSERT_FALSE(r.ok()) << "byte " << i;
-    EXPECT_EQ(r.status().code(), Code::kDataLoss);
+TEST(Snapshot, PayloadOfAnotherConfigurationOrSeqIsDataLoss) {
+  Harness h = BusyHarness();
+  const std::string payload = EncodeSnapshotPayload(h.state);
+  ShardConfig other = h.state.config;
+  other.shard_count = 2;
+  EXPECT_EQ(DecodeSnapshotPayload(payload, other, h.state.last_seq).status().code(),
+            Code::kDataLoss);
+  other = h.state.config;
+  other.utc_offset_minutes = 60;
+  EXPECT_EQ(DecodeSnapshotPayload(payload, other, h.state.last_seq).status().code(),
+            Code::kDataLoss);
+  EXPECT_EQ(DecodeSnapshotPayload(payload, h.state.config, h.state.last_seq + 1).status().code(),
+            Code::kDataLoss);
+}
+
+TEST(Snapshot, TruncatedPayloadIsDataLoss) {
+  Harness h = BusyHarness();
+  const std::string good = EncodeSnapshotPayload(h.state);
+  for (size_t n : {size_t{0}, size_t{10}, good.size() / 2, good.size() - 1}) {
+    EXPECT_EQ(
+        DecodeSnapshotPayload(good.substr(0, n), h.state.config, h.state.last_seq).status().code(),
+        Code::kDataLoss)
+        << n;
   }
 }
 
-TEST(Snapshot, TruncatedIsDataLoss) {
-  const std::string good = EncodeSnapshot(BusyHarness().state);
-  for (size_t n : {size_t{0}, size_t{10}, kSnapshotHeaderBytes, good.size() - 1}) {
-    EXPECT_EQ(DecodeSnapshot(good.substr(0, n)).status().code(), Code::kDataLoss) << n;
+TEST(Snapshot, PayloadBreakingAnInvariantIsDataLoss) {
+  Harness h = BusyHarness();
+  ShardState broken = h.state;
+  broken.wallets[UserId{kAlice}].available += 1;  // money from nowhere
+  EXPECT_EQ(DecodeSnapshotPayload(EncodeSnapshotPayload(broken), h.state.config, h.state.last_seq)
+                .status()
+                .code(),
+            Code::kDataLoss);
+}
+
+TEST(Snapshot, AnyFlippedByteOfTheFileIsSkipped) {
+  ::giftledger::testing::TempDir dir;
+  Harness h = BusyHarness();
+  ASSERT_TRUE(WriteStateSnapshot(dir.path(), h.state).ok());
+  const std::string path =
+      JoinPath(SnapshotDir(dir.path()), SnapshotFileName(Seq{h.state.last_seq}));
+  const std::string good = ReadBytes(path);
+  ASSERT_GT(good.size(), kSnapshotHeaderBytes);
+  for (size_t i = 0; i < good.size(); i += 7) {
+    std::string bad = good;
+    bad[i] = char(bad[i] ^ 0x40);
+    WriteBytes(path, bad);
+    EXPECT_FALSE(LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq))
+        << "byte " << i;
   }
+  WriteBytes(path, good);
+  EXPECT_TRUE(LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq));
 }
 
 TEST(Snapshot, CorruptNewestIsSkippedForAnOlderOne) {
   ::giftledger::testing::TempDir dir;
   Harness h = BusyHarness();
   const ShardState older = h.state;
-  ASSERT_TRUE(WriteSnapshot(dir.path(), older).ok());
+  ASSERT_TRUE(WriteStateSnapshot(dir.path(), older).ok());
   h.Run(TopUpCmd(Tx(50), kAlice, 1));
-  ASSERT_TRUE(WriteSnapshot(dir.path(), h.state).ok());
-  auto newest = LoadNewestSnapshot(dir.path(), h.state.config, h.state.last_seq);
+  ASSERT_TRUE(WriteStateSnapshot(dir.path(), h.state).ok());
+  auto newest = LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq);
   ASSERT_TRUE(newest.has_value());
   EXPECT_EQ(newest->last_seq, h.state.last_seq);
 
-  const std::string path = JoinPath(dir.path(), SnapshotFileName(h.state.last_seq));
+  const std::string path =
+      JoinPath(SnapshotDir(dir.path()), SnapshotFileName(Seq{h.state.last_seq}));
   std::string bytes = ReadBytes(path);
   bytes[bytes.size() / 2] ^= 1;
   WriteBytes(path, bytes);
-  auto fallback = LoadNewestSnapshot(dir.path(), h.state.config, h.state.last_seq);
+  auto fallback = LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq);
   ASSERT_TRUE(fallback.has_value());
   EXPECT_EQ(StateHash(*fallback), StateHash(older));
 
-  WriteBytes(JoinPath(dir.path(), SnapshotFileName(older.last_seq)), "garbage");
-  EXPECT_FALSE(LoadNewestSnapshot(dir.path(), h.state.config, h.state.last_seq).has_value());
+  WriteBytes(JoinPath(SnapshotDir(dir.path()), SnapshotFileName(Seq{older.last_seq})), "garbage");
+  EXPECT_FALSE(LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq).has_value());
+}
+
+TEST(Snapshot, IntactFileWithARefusedPayloadIsSkippedForAnOlderOne) {
+  ::giftledger::testing::TempDir dir;
+  Harness h = BusyHarness();
+  const ShardState older = h.state;
+  ASSERT_TRUE(WriteStateSnapshot(dir.path(), older).ok());
+  h.Run(TopUpCmd(Tx(50), kAlice, 1));
+  // A checksummed file whose payload breaks the conservation equation.
+  ShardState broken = h.state;
+  broken.totals.topped_up += 1;
+  ASSERT_TRUE(WriteSnapshot(dir.path(), broken.config.shard, Seq{broken.last_seq},
+                            EncodeSnapshotPayload(broken))
+                  .ok());
+  auto loaded = LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(StateHash(*loaded), StateHash(older));
 }
 
 TEST(Snapshot, SnapshotPastTheLogEndOrOfAnotherShardIsSkipped) {
   ::giftledger::testing::TempDir dir;
   Harness h = BusyHarness();
-  ASSERT_TRUE(WriteSnapshot(dir.path(), h.state).ok());
-  EXPECT_FALSE(LoadNewestSnapshot(dir.path(), h.state.config, h.state.last_seq - 1).has_value());
+  ASSERT_TRUE(WriteStateSnapshot(dir.path(), h.state).ok());
+  EXPECT_FALSE(
+      LoadNewestStateSnapshot(dir.path(), h.state.config, h.state.last_seq - 1).has_value());
   ShardConfig other = h.state.config;
   other.shard_count = 2;
-  EXPECT_FALSE(LoadNewestSnapshot(dir.path(), other, h.state.last_seq).has_value());
+  EXPECT_FALSE(LoadNewestStateSnapshot(dir.path(), other, h.state.last_seq).has_value());
+  other = h.state.config;
+  other.shard = ShardId{1};
+  EXPECT_FALSE(LoadNewestStateSnapshot(dir.path(), other, h.state.last_seq).has_value());
 }
 
 TEST(Snapshot, OnlyTheNewestAreKept) {
@@ -112,9 +174,9 @@ TEST(Snapshot, OnlyTheNewestAreKept) {
   Harness h;
   for (int i = 0; i < 5; ++i) {
     h.Run(TopUpCmd(Tx(100 + i), kAlice, 1));
-    ASSERT_TRUE(WriteSnapshot(dir.path(), h.state).ok());
+    ASSERT_TRUE(WriteStateSnapshot(dir.path(), h.state).ok());
   }
-  auto names = ListDir(dir.path());
+  auto names = ListDir(SnapshotDir(dir.path()));
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names->size(), kSnapshotsKept);
 }
@@ -122,21 +184,20 @@ TEST(Snapshot, OnlyTheNewestAreKept) {
 TEST(Snapshot, EngineRestartFromSnapshotEqualsRestartFromZero) {
   ::giftledger::testing::TempDir dir;
   ASSERT_TRUE(FormatLedger(dir.path(), 1, kSegmentBytesMin).ok());
-  const std::string snaps = dir.Sub("snapshots");
-  auto open = [&](const std::string& snapshot_dir) {
+  const std::string shard_dir = ShardDir(dir.path(), ShardId{0});
+  auto open = [&](bool snapshots) {
     auto key = SigningKey::Load(SigningKeyPath(dir.path(), ShardId{0}));
     EngineOptions o;
     o.writer.segment_bytes = kSegmentBytesMin;
     o.clock_us = [] { return kT0; };
-    o.snapshot_dir = snapshot_dir;
-    auto e = ShardEngine::Open(ShardDir(dir.path(), ShardId{0}), ShardConfig{ShardId{0}, 1, 0},
-                               key.value(), o);
+    o.snapshots = snapshots;
+    auto e = ShardEngine::Open(shard_dir, ShardConfig{ShardId{0}, 1, 0}, key.value(), o);
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     return std::move(e.value());
   };
   Hash32 live{};
   {
-    auto e = open(snaps);
+    auto e = open(true);
     e->SubmitAndWait({CatalogCmd(Tx(1), 7, 100), TopUpCmd(Tx(2), kAlice, 1000),
                       PlaceCmd(Tx(3), kAlice, kHost, 7, 2)});
     ASSERT_TRUE(e->WriteSnapshotNow().ok());
@@ -145,22 +206,22 @@ TEST(Snapshot, EngineRestartFromSnapshotEqualsRestartFromZero) {
     ASSERT_TRUE(e->Close().ok());
   }
   {
-    auto e = open(snaps);
+    auto e = open(true);
     EXPECT_EQ(e->snapshot_seq(), 3u);
     EXPECT_EQ(e->replayed_events(), 2u);
     EXPECT_EQ(e->CurrentStateHash(), live);
   }
   {
-    auto e = open("");
+    auto e = open(false);
     EXPECT_EQ(e->replayed_events(), 5u);
     EXPECT_EQ(e->CurrentStateHash(), live);
   }
   // A corrupt snapshot: skipped with a log line, full replay instead.
-  const std::string path = JoinPath(snaps, SnapshotFileName(3));
+  const std::string path = JoinPath(SnapshotDir(shard_dir), SnapshotFileName(Seq{3}));
   std::string bytes = ReadBytes(path);
   bytes[40] ^= 1;
   WriteBytes(path, bytes);
-  auto e = open(snaps);
+  auto e = open(true);
   EXPECT_EQ(e->snapshot_seq(), 0u);
   EXPECT_EQ(e->replayed_events(), 5u);
   EXPECT_EQ(e->CurrentStateHash(), live);

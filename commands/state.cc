@@ -344,7 +344,8 @@ Status CheckInvariants(const ShardState& s) {
   GL_RETURN_IF_ERROR(CheckOrders(s, &held, &pending));
   __int128 wallet_sum = 0;
   for (const auto& [u, w] : s.wallets) {
-    if (!InBalanceRange(w.available) || !InBalanceRange(w.held)) {
+    if (!InBalanceRange(w.available) || !InBalanceRange(w.held) ||
+        !InBalanceRange(w.available + w.held)) {
       return Internal("wallet out of range: user " + std::to_string(u.value));
     }
     if (w.held != held[u]) return Internal("held != pending sum: user " + std::to_string(u.value));

@@ -1,11 +1,81 @@
 // giftledger bench <what>: benchmarks that print their same-run baselines.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 
+#include "tools/cli/bench_engine.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
 namespace giftledger::cli {
+namespace {
+
+// Runs `run`, prints its JSON or its human table, sets the exit code.
+template <typename Run, typename Human>
+void Report(Run run, Human human, bool json, int* exit_code) {
+  // The engine logs its restarts at info level on stdout; keep the JSON clean.
+  if (json) spdlog::set_level(spdlog::level::warn);
+  auto r = run();
+  if (!r.ok()) {
+    *exit_code = ReportError(r.status());
+    return;
+  }
+  if (json) {
+    std::printf("%s\n", r->dump(2).c_str());
+  } else {
+    human(r.value());
+  }
+  *exit_code = kExitOk;
+}
+
+void RegisterBenchEngine(CLI::App* bench, int* exit_code) {
+  auto* cmd = bench->add_subcommand(
+      "engine", "Durable commands/s of one shard engine, decide+apply/s, vs naive SQLite");
+  auto o = std::make_shared<EngineCliOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto& e = o->engine;
+  cmd->add_option("--data", e.data_dir,
+                  "Ledger directory: formatted (1 shard) if absent, appended to if a ledger; kept")
+      ->required();
+  cmd->add_option("--commands", e.commands, "Commands in the durable run")->capture_default_str();
+  cmd->add_option("--producers", e.producers, "Producer threads (gateways)")->capture_default_str();
+  cmd->add_option("--batch", e.batch_commands, "Commands per gateway batch (max 8190)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8190));
+  cmd->add_option("--inflight", e.batches_in_flight_max,
+                  "Batches each producer keeps awaiting durability")
+      ->capture_default_str();
+  cmd->add_option("--users", e.users, "Distinct payers in the mix")->capture_default_str();
+  cmd->add_option("--sqlite-commands", o->sqlite_commands, "Commands for the SQLite baseline")
+      ->capture_default_str();
+  cmd->add_flag("--json", *json, "One JSON object on stdout");
+  cmd->callback([o, json, exit_code] {
+    Report([&] { return RunEngineBenchCli(*o); }, PrintEngineBenchHuman, *json, exit_code);
+  });
+}
+
+void RegisterBenchRecovery(CLI::App* bench, int* exit_code) {
+  auto* cmd = bench->add_subcommand(
+      "recovery", "Restart time (snapshot + tail), replay from zero, state bytes per account");
+  auto o = std::make_shared<commands::RecoveryBenchOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--data", o->data_dir,
+                  "Ledger directory: formatted (1 shard) if absent, appended to if a ledger; kept")
+      ->required();
+  cmd->add_option("--events", o->events, "Events this run appends")->capture_default_str();
+  cmd->add_option("--tail-events", o->tail_events, "Of which appended after the snapshot")
+      ->capture_default_str();
+  cmd->add_option("--users", o->users, "Distinct payers in the mix")->capture_default_str();
+  cmd->add_option("--accounts", o->accounts, "Accounts for bytes_per_account")
+      ->capture_default_str();
+  cmd->add_flag("--json", *json, "One JSON object on stdout");
+  cmd->callback([o, json, exit_code] {
+    Report([&] { return RunRecoveryBenchCli(*o); }, PrintRecoveryBenchHuman, *json, exit_code);
+  });
+}
+
+}  // namespace
 
 void RegisterBench(CLI::App& app, int* exit_code) {
   auto* bench = app.add_subcommand("bench", "Benchmarks with same-run baselines and ratios");
@@ -14,8 +84,9 @@ void RegisterBench(CLI::App& app, int* exit_code) {
       "ledger", "Durable signed appends vs raw write+fdatasync and naive SQLite");
   auto o = std::make_shared<LedgerBenchOptions>();
   auto json = std::make_shared<bool>(false);
-  ledger->add_option("--data", o->data_dir,
-                     "Ledger directory: formatted if absent, appended to if a ledger; kept")
+  ledger
+      ->add_option("--data", o->data_dir,
+                   "Ledger directory: formatted if absent, appended to if a ledger; kept")
       ->required();
   ledger->add_option("--shards", o->shards, "Shards to append to")->capture_default_str();
   ledger->add_option("--events", o->events, "Events in the throughput run")->capture_default_str();
@@ -23,8 +94,9 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   ledger->add_option("--producers", o->producers, "Producer threads")->capture_default_str();
   ledger->add_option("--producer-batch", o->producer_batch, "Events per append call")
       ->capture_default_str();
-  ledger->add_option("--inflight", o->inflight_batches,
-                     "Append calls each producer keeps awaiting durability")
+  ledger
+      ->add_option("--inflight", o->inflight_batches,
+                   "Append calls each producer keeps awaiting durability")
       ->capture_default_str();
   ledger->add_option("--sqlite-events", o->sqlite_events, "Events for the SQLite baseline")
       ->capture_default_str();
@@ -42,6 +114,8 @@ void RegisterBench(CLI::App& app, int* exit_code) {
     }
     *exit_code = kExitOk;
   });
+  RegisterBenchEngine(bench, exit_code);
+  RegisterBenchRecovery(bench, exit_code);
 }
 
 }  // namespace giftledger::cli

@@ -11,9 +11,13 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitCheckFailed = 1;  // verification found a problem
 inline constexpr int kExitUsage = 2;        // bad flags or arguments
 inline constexpr int kExitError = 3;        // I/O, missing ledger, refused to overwrite
+inline constexpr int kExitRejected = 4;     // submit: a command or the request was refused
 
 void RegisterFormat(CLI::App& app, int* exit_code);
 void RegisterVerify(CLI::App& app, int* exit_code);
 void RegisterBench(CLI::App& app, int* exit_code);
+void RegisterKeys(CLI::App& app, int* exit_code);
+void RegisterStart(CLI::App& app, int* exit_code);
+void RegisterSubmit(CLI::App& app, int* exit_code);
 
 }  // namespace giftledger::cli

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterFormat(app, &exit_code);
   giftledger::cli::RegisterVerify(app, &exit_code);
   giftledger::cli::RegisterBench(app, &exit_code);
+  giftledger::cli::RegisterKeys(app, &exit_code);
+  giftledger::cli::RegisterStart(app, &exit_code);
+  giftledger::cli::RegisterSubmit(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,247 @@
+#include "commands/ingress/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "ledger/file.h"
+
+namespace giftledger::ingress {
+namespace {
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status NatsError(const std::string& what, natsStatus s) {
+  return Unavailable(what + ": " + natsStatus_GetText(s));
+}
+
+// A drain answers what is already queued; this bounds how long it may take.
+constexpr int64_t kDrainTimeoutMs = 30'000;
+constexpr int64_t kFlushTimeoutMs = 5'000;
+
+}  // namespace
+
+std::string ServiceKeyPath(const std::string& data_dir) {
+  return JoinPath(data_dir, "service.key");
+}
+std::string ServicePublicKeyPath(const std::string& data_dir) {
+  return JoinPath(data_dir, "service.pub");
+}
+
+Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& options) {
+  std::unique_ptr<Service> s(new Service(options));
+  auto manifest = LoadManifest(options.data_dir);
+  if (!manifest.ok()) return manifest.status();
+  s->manifest_ = manifest.value();
+  auto key = BoxKeyPair::Load(ServiceKeyPath(options.data_dir));
+  if (!key.ok()) {
+    return FailedPrecondition("service key: " + key.status().message() +
+                              " (create it with `giftledger keys service`)");
+  }
+  s->service_key_ = key.value();
+  GL_RETURN_IF_ERROR(s->ReloadGateways());
+
+  std::vector<uint32_t> shards = options.shards;
+  if (shards.empty()) {
+    for (uint32_t i = 0; i < s->manifest_.shard_count; ++i) shards.push_back(i);
+  }
+  for (uint32_t id : shards) {
+    if (id >= s->manifest_.shard_count) {
+      return InvalidArgument("shard " + std::to_string(id) + " does not exist (ledger has " +
+                             std::to_string(s->manifest_.shard_count) + ")");
+    }
+    auto signing = LoadShardSigningKey(options.data_dir, s->manifest_, ShardId{id});
+    if (!signing.ok()) return signing.status();
+    commands::EngineOptions eo;
+    eo.writer.segment_bytes = s->manifest_.segment_bytes;
+    const std::string shard_dir = ShardDir(options.data_dir, ShardId{id});
+    eo.snapshots = options.snapshots;
+    auto engine = commands::ShardEngine::Open(
+        shard_dir, commands::ShardConfig{ShardId{id}, s->manifest_.shard_count, 0}, signing.value(),
+        eo);
+    if (!engine.ok()) return engine.status();
+    auto shard = std::make_unique<Shard>();
+    shard->service = s.get();
+    shard->shard = id;
+    shard->engine = std::move(engine.value());
+    s->shards_.push_back(std::move(shard));
+  }
+  return s;
+}
+
+Service::~Service() {
+  Status st = Shutdown();
+  if (!st.ok()) spdlog::error("shutdown: {}", st.ToString());
+}
+
+Status Service::ReloadGateways() {
+  auto reg = GatewayRegistry::Load(options_.data_dir, service_key_);
+  if (!reg.ok()) return reg.status();
+  auto registry = std::make_shared<const GatewayRegistry>(std::move(reg.value()));
+  auto admission =
+      std::make_shared<const Admission>(Admission{registry, Gatekeeper(registry.get(), &window_)});
+  std::lock_guard<std::mutex> lock(admission_mu_);
+  admission_ = std::move(admission);
+  spdlog::info("gateways: {} registered", registry->size());
+  return Status::Ok();
+}
+
+std::shared_ptr<const Service::Admission> Service::CurrentAdmission() const {
+  std::lock_guard<std::mutex> lock(admission_mu_);
+  return admission_;
+}
+
+size_t Service::gateways() const { return CurrentAdmission()->registry->size(); }
+
+ServiceCounters Service::counters() const {
+  return ServiceCounters{requests_.load(), envelope_rejects_.load(), commands_.load()};
+}
+
+std::string Service::InfoJson() const {
+  nlohmann::json j;
+  j["protocol_version"] = kProtocolVersion;
+  j["ledger_id"] = manifest_.ledger_id;
+  j["shard_count"] = manifest_.shard_count;
+  j["service_public_key"] = ToHex(service_key_.public_key());
+  j["signing_public_keys"] = nlohmann::json::array();
+  for (const auto& k : manifest_.public_keys) j["signing_public_keys"].push_back(ToHex(k));
+  j["batch_commands_max"] = kBatchCommandsMax;
+  j["window_us"] = kReplayWindowUs;
+  j["shards_served"] = nlohmann::json::array();
+  for (const auto& s : shards_) j["shards_served"].push_back(s->shard);
+  return j.dump();
+}
+
+Status Service::Start() {
+  GL_ASSERT(nc_ == nullptr);
+  natsStatus s = natsOptions_Create(&nats_options_);
+  if (s == NATS_OK) s = natsOptions_SetURL(nats_options_, options_.nats_url.c_str());
+  // Without SendAsap a reply waits for the flusher thread (~1 ms on this
+  // machine, design §10); with it, the publish writes to the socket at once.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(nats_options_, true);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(nats_options_, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(nats_options_, 250);
+  if (s == NATS_OK) s = natsOptions_SetName(nats_options_, "giftledger-start");
+  if (s != NATS_OK) return NatsError("nats options", s);
+  s = natsConnection_Connect(&nc_, nats_options_);
+  if (s != NATS_OK) return NatsError("connect to " + options_.nats_url, s);
+  for (auto& shard : shards_) {
+    s = natsConnection_Subscribe(&shard->sub, nc_, CommandSubject(shard->shard).c_str(),
+                                 &Service::OnCommandMsg, shard.get());
+    if (s != NATS_OK) return NatsError("subscribe " + CommandSubject(shard->shard), s);
+    // Big batches queue here while the engine catches up; unbounded is not
+    // an option, and the client retries a dropped request (same tx ids).
+    s = natsSubscription_SetPendingLimits(shard->sub, 65536, 512 << 20);
+    if (s != NATS_OK) return NatsError("pending limits", s);
+  }
+  s = natsConnection_Subscribe(&info_sub_, nc_, kInfoSubject, &Service::OnInfoMsg, this);
+  if (s != NATS_OK) return NatsError(std::string("subscribe ") + kInfoSubject, s);
+  s = natsConnection_FlushTimeout(nc_, kFlushTimeoutMs);
+  if (s != NATS_OK) return NatsError("flush subscriptions", s);
+  spdlog::info("serving ledger {} ({} of {} shards) on {}", manifest_.ledger_id, shards_.size(),
+               manifest_.shard_count, options_.nats_url);
+  return Status::Ok();
+}
+
+void Service::OnInfoMsg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* self = static_cast<Service*>(closure);
+  const char* reply = natsMsg_GetReply(msg);
+  if (reply != nullptr && *reply != '\0') self->Publish(reply, self->InfoJson());
+  natsMsg_Destroy(msg);
+}
+
+void Service::OnCommandMsg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* shard = static_cast<Shard*>(closure);
+  shard->service->HandleCommand(shard, msg);
+  natsMsg_Destroy(msg);
+}
+
+void Service::Publish(const std::string& subject, const std::string& bytes) {
+  natsStatus s = natsConnection_Publish(nc_, subject.c_str(), bytes.data(), int(bytes.size()));
+  if (s != NATS_OK) {
+    // The events are durable; the gateway times out and retries with the
+    // same tx ids and gets the original results.
+    spdlog::warn("reply to {} not sent: {}", subject, natsStatus_GetText(s));
+  }
+}
+
+void Service::HandleCommand(Shard* shard, natsMsg* msg) {
+  const char* reply_c = natsMsg_GetReply(msg);
+  if (reply_c == nullptr || *reply_c == '\0') return;  // nobody to answer: not a request
+  std::string reply_to(reply_c);
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<const Admission> admission = CurrentAdmission();
+  auto req = std::make_shared<AdmittedRequest>();
+  std::string error_reply;
+  const std::string_view bytes(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
+  const int64_t now_us = NowUs();
+  if (!admission->gatekeeper.Admit(bytes, now_us, req.get(), &error_reply)) {
+    envelope_rejects_.fetch_add(1, std::memory_order_relaxed);
+    Publish(reply_to, error_reply);
+    return;
+  }
+  commands_.fetch_add(req->commands.size(), std::memory_order_relaxed);
+  const uint32_t roles = req->gateway->entry.roles;
+  // Runs on the writer thread once the batch is durable; `admission` keeps
+  // the registry (and so req->gateway) alive across a reload.
+  shard->engine->Submit(req->commands, roles,
+                        [this, admission, req, reply_to = std::move(reply_to)](
+                            std::vector<schemas::CommandResult> results) {
+                          Publish(reply_to, Gatekeeper::SealResults(*req, results, NowUs()));
+                        });
+}
+
+Status Service::Shutdown() {
+  if (closed_.exchange(true)) return Status::Ok();
+  Status first;
+  auto keep = [&](const Status& st) {
+    if (!st.ok() && first.ok()) first = st;
+  };
+  if (nc_ != nullptr) {
+    // Stop taking requests but answer everything already delivered to us.
+    for (auto& shard : shards_) {
+      if (shard->sub != nullptr) (void)natsSubscription_Drain(shard->sub);
+    }
+    if (info_sub_ != nullptr) (void)natsSubscription_Drain(info_sub_);
+    for (auto& shard : shards_) {
+      if (shard->sub == nullptr) continue;
+      natsStatus s = natsSubscription_WaitForDrainCompletion(shard->sub, kDrainTimeoutMs);
+      if (s != NATS_OK) keep(NatsError("drain " + CommandSubject(shard->shard), s));
+    }
+    if (info_sub_ != nullptr) (void)natsSubscription_WaitForDrainCompletion(info_sub_, 1000);
+  }
+  for (auto& shard : shards_) {
+    if (options_.snapshots) {
+      Status st = shard->engine->WriteSnapshotNow();
+      if (!st.ok()) spdlog::warn("shard {}: no snapshot: {}", shard->shard, st.ToString());
+    }
+    // Close waits for every batch in flight; their replies are published
+    // from the writer thread before it returns.
+    keep(shard->engine->Close());
+  }
+  if (nc_ != nullptr) {
+    natsStatus s = natsConnection_FlushTimeout(nc_, kFlushTimeoutMs);
+    if (s != NATS_OK) keep(NatsError("flush replies", s));
+    for (auto& shard : shards_) {
+      natsSubscription_Destroy(shard->sub);
+      shard->sub = nullptr;
+    }
+    natsSubscription_Destroy(info_sub_);
+    info_sub_ = nullptr;
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+    nc_ = nullptr;
+  }
+  natsOptions_Destroy(nats_options_);
+  nats_options_ = nullptr;
+  spdlog::info("stopped: {} requests, {} envelope rejects, {} commands", requests_.load(),
+               envelope_rejects_.load(), commands_.load());
+  return first;
+}
+
+}  // namespace giftledger::ingress

@@ -1,0 +1,109 @@
+// The shard service behind `giftledger start`: one ShardEngine per served
+// shard, NATS request/reply on giftledger.cmd.<shard> and giftledger.info
+// (docs/protocol.md). A request is admitted by the Gatekeeper on the NATS
+// delivery thread, decided by the engine, and answered from the engine's
+// writer thread once its events are durable: no thread waits for fdatasync.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "commands/engine.h"
+#include "commands/ingress/box.h"
+#include "commands/ingress/gatekeeper.h"
+#include "commands/ingress/gateway_registry.h"
+#include "commands/ingress/limits.h"
+#include "commands/ingress/nonce_window.h"
+#include "commands/ingress/subjects.h"
+#include "ledger/manifest.h"
+#include "ledger/status.h"
+
+namespace giftledger::ingress {
+
+std::string ServiceKeyPath(const std::string& data_dir);
+std::string ServicePublicKeyPath(const std::string& data_dir);
+
+struct ServiceOptions {
+  std::string data_dir;
+  std::string nats_url;
+  // Shards to serve; empty = every shard of the ledger.
+  std::vector<uint32_t> shards;
+  // Load snapshots at open and write one per shard on a clean shutdown, so
+  // a restart replays only the tail (<shard_dir>/snapshots).
+  bool snapshots = true;
+};
+
+struct ServiceCounters {
+  uint64_t requests = 0;
+  uint64_t envelope_rejects = 0;
+  uint64_t commands = 0;
+};
+
+class Service {
+ public:
+  // Loads the manifest, service key and gateway registry and opens (recovers)
+  // every served shard. No network yet.
+  static Result<std::unique_ptr<Service>> Open(const ServiceOptions& options);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Connects to NATS (SendAsap: replies leave at once) and subscribes.
+  Status Start();
+  // Re-reads DIR/gateways.json; requests in flight keep the registry they
+  // were admitted with. The nonce window survives the reload.
+  Status ReloadGateways();
+  // Drains the subscriptions (no new requests; queued ones are answered),
+  // closes the engines (every reply published), snapshots, flushes and
+  // disconnects. Idempotent.
+  Status Shutdown();
+
+  const Manifest& manifest() const { return manifest_; }
+  std::string InfoJson() const;
+  ServiceCounters counters() const;
+  size_t gateways() const;
+
+ private:
+  // A Gatekeeper bound to one registry; swapped whole on reload.
+  struct Admission {
+    std::shared_ptr<const GatewayRegistry> registry;
+    Gatekeeper gatekeeper;
+  };
+  struct Shard {
+    Service* service = nullptr;
+    uint32_t shard = 0;
+    std::unique_ptr<commands::ShardEngine> engine;
+    natsSubscription* sub = nullptr;
+  };
+
+  explicit Service(ServiceOptions options) : options_(std::move(options)) {}
+  static void OnCommandMsg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+  static void OnInfoMsg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
+  void HandleCommand(Shard* shard, natsMsg* msg);
+  void Publish(const std::string& subject, const std::string& bytes);
+  std::shared_ptr<const Admission> CurrentAdmission() const;
+
+  ServiceOptions options_;
+  Manifest manifest_;
+  BoxKeyPair service_key_;
+  NonceWindow window_{kReplayWindowUs, kNonceCacheEntriesMax};
+  mutable std::mutex admission_mu_;
+  std::shared_ptr<const Admission> admission_;  // guarded by admission_mu_
+  std::vector<std::unique_ptr<Shard>> shards_;
+
+  natsOptions* nats_options_ = nullptr;
+  natsConnection* nc_ = nullptr;
+  natsSubscription* info_sub_ = nullptr;
+  std::atomic<bool> closed_{false};
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> envelope_rejects_{0};
+  std::atomic<uint64_t> commands_{0};
+};
+
+}  // namespace giftledger::ingress

@@ -1,0 +1,17 @@
+// NATS subjects of the command protocol (docs/protocol.md, "Subjects").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace giftledger::ingress {
+
+inline constexpr char kCommandSubjectPrefix[] = "giftledger.cmd.";
+inline constexpr char kInfoSubject[] = "giftledger.info";
+
+// giftledger.cmd.<shard>, shard in decimal.
+inline std::string CommandSubject(uint32_t shard) {
+  return kCommandSubjectPrefix + std::to_string(shard);
+}
+
+}  // namespace giftledger::ingress

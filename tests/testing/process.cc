@@ -1,0 +1,161 @@
+#include "tests/testing/process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace giftledger::testing {
+namespace {
+
+// A port the kernel just handed out on 127.0.0.1 (bind to 0), released again.
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool CanConnect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(uint16_t(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  // Child: never outlive a crashed test.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) _exit(125);
+  int out =
+      ::open(out_path.empty() ? "/dev/null" : out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int err =
+      ::open(err_path.empty() ? "/dev/null" : err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) _exit(126);
+  ::execv(argv[0], argv.data());
+  _exit(127);
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+int StopProcess(pid_t pid, int signal) {
+  if (pid <= 0) return -1;
+  ::kill(pid, signal);
+  return WaitExit(pid);
+}
+
+bool Alive(pid_t pid) {
+  int status = 0;
+  return pid > 0 && ::waitpid(pid, &status, WNOHANG) == 0;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int Run(const std::vector<std::string>& argv, std::string* out) {
+  char tmpl[] = "/tmp/giftledger-run-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) return -1;
+  ::close(fd);
+  pid_t pid = Spawn(argv, tmpl, "");
+  int code = pid > 0 ? WaitExit(pid) : -1;
+  if (out != nullptr) *out = ReadFileOrEmpty(tmpl);
+  ::unlink(tmpl);
+  return code;
+}
+
+std::string FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return "";
+  std::stringstream ss(path);
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    std::string full = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(full.c_str(), X_OK) == 0) return full;
+  }
+  return "";
+}
+
+std::string NatsServer::Start() {
+  const std::string bin = FindOnPath("nats-server");
+  if (bin.empty()) return "nats-server not found on PATH";
+  const std::string store = work_dir_ + "/nats-store";
+  ::mkdir(store.c_str(), 0700);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = FreeLoopbackPort();
+    if (port_ == 0) return "no free loopback port";
+    pid_ = Spawn({bin, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", store},
+                 work_dir_ + "/nats.out", work_dir_ + "/nats.err");
+    if (pid_ < 0) return "fork failed";
+    // Up to ~10 s for the listener; a server that exits lost the port race.
+    for (int i = 0; i < 1000 && Alive(pid_); ++i) {
+      if (CanConnect(port_)) return "";
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (Alive(pid_)) {
+      Stop();
+      return "nats-server did not listen on port " + std::to_string(port_);
+    }
+    WaitExit(pid_);
+    pid_ = -1;
+  }
+  return "nats-server failed to start: " + ReadFileOrEmpty(work_dir_ + "/nats.err");
+}
+
+void NatsServer::Stop() {
+  if (pid_ > 0) StopProcess(pid_, SIGTERM);
+  pid_ = -1;
+}
+
+}  // namespace giftledger::testing

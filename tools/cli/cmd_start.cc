@@ -1,0 +1,94 @@
+// giftledger start: serve the ledger's shards over NATS until SIGINT/SIGTERM
+// (drain, flush, snapshot, exit 0); SIGHUP reloads DIR/gateways.json.
+#include <nats/nats.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+
+#include "commands/ingress/service.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/output.h"
+
+namespace giftledger::cli {
+namespace {
+
+struct StartOpts {
+  std::string data;
+  std::string nats = "nats://127.0.0.1:4222";
+  std::vector<uint32_t> shards;
+  bool no_snapshots = false;
+  std::string log_level = "info";
+};
+
+// Waits for signals on the io_context until SIGINT/SIGTERM; SIGHUP reloads.
+void WaitForStop(boost::asio::io_context& io, boost::asio::signal_set& signals,
+                 ingress::Service& service) {
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          Status st = service.ReloadGateways();
+          if (!st.ok()) spdlog::error("SIGHUP: gateways not reloaded: {}", st.ToString());
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("signal {}: stopping", sig);
+        io.stop();
+      };
+  signals.async_wait(on_signal);
+  io.run();
+}
+
+int RunStart(const StartOpts& o) {
+  // stdout carries the "ready" line; logs go to stderr (docs/cli.md).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("start"));
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+  // Signals are caught from here on, even while the shards recover: a
+  // SIGTERM during recovery stops the service as soon as it is up.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ingress::ServiceOptions so;
+  so.data_dir = o.data;
+  so.nats_url = o.nats;
+  so.shards = o.shards;
+  so.snapshots = !o.no_snapshots;
+  auto service = ingress::Service::Open(so);
+  if (!service.ok()) return ReportError(service.status());
+  Status st = service.value()->Start();
+  if (!st.ok()) {
+    (void)service.value()->Shutdown();
+    return ReportError(st);
+  }
+  std::printf("ready %s\n", service.value()->InfoJson().c_str());
+  std::fflush(stdout);
+  WaitForStop(io, signals, *service.value());
+  st = service.value()->Shutdown();
+  service.value().reset();
+  nats_Close();
+  if (!st.ok()) return ReportError(st);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterStart(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand(
+      "start", "Serve commands over NATS (giftledger.cmd.<shard>, giftledger.info) until SIGTERM");
+  auto o = std::make_shared<StartOpts>();
+  cmd->add_option("--data", o->data, "Ledger data directory (with service.key)")->required();
+  cmd->add_option("--nats", o->nats, "NATS server URL")->capture_default_str();
+  cmd->add_option("--shards", o->shards, "Shards to serve (default: all)")->delimiter(',');
+  cmd->add_flag("--no-snapshots", o->no_snapshots,
+                "Neither load nor write state snapshots (replay every shard from seq 1)");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->callback([o, exit_code] { *exit_code = RunStart(*o); });
+}
+
+}  // namespace giftledger::cli
