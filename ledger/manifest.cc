@@ -24,7 +24,10 @@ std::string NowUtc() {
   return buf;
 }
 
-Status CheckFormatArgs(uint32_t shard_count, uint64_t segment_bytes) {
+Status CheckFormatArgs(uint32_t shard_count, uint64_t segment_bytes, int32_t utc_offset_minutes) {
+  if (utc_offset_minutes < -kUtcOffsetMinutesMax || utc_offset_minutes > kUtcOffsetMinutesMax) {
+    return InvalidArgument("UTC offset must be within ±14 hours (±840 minutes)");
+  }
   if (shard_count == 0 || shard_count > kShardsMax) {
     return InvalidArgument("shard count must be 1.." + std::to_string(kShardsMax));
   }
@@ -68,6 +71,7 @@ std::string ManifestToJson(const Manifest& m) {
   pb.set_shard_count(m.shard_count);
   pb.set_segment_bytes(m.segment_bytes);
   pb.set_created_utc(m.created_utc);
+  pb.set_utc_offset_minutes(m.utc_offset_minutes);
   for (uint32_t s = 0; s < m.public_keys.size(); ++s) {
     auto* k = pb.add_shards();
     k->set_shard(s);
@@ -84,9 +88,9 @@ std::string ManifestToJson(const Manifest& m) {
 }
 
 Result<Manifest> FormatLedger(const std::string& data_dir, uint32_t shard_count,
-                              uint64_t segment_bytes) {
+                              uint64_t segment_bytes, int32_t utc_offset_minutes) {
   CryptoInit();
-  GL_RETURN_IF_ERROR(CheckFormatArgs(shard_count, segment_bytes));
+  GL_RETURN_IF_ERROR(CheckFormatArgs(shard_count, segment_bytes, utc_offset_minutes));
   GL_RETURN_IF_ERROR(PrepareDataDir(data_dir));
   Manifest m;
   m.format_version = kFormatVersion;
@@ -96,6 +100,7 @@ Result<Manifest> FormatLedger(const std::string& data_dir, uint32_t shard_count,
   m.shard_count = shard_count;
   m.segment_bytes = segment_bytes;
   m.created_utc = NowUtc();
+  m.utc_offset_minutes = utc_offset_minutes;
   for (uint32_t s = 0; s < shard_count; ++s) {
     GL_RETURN_IF_ERROR(MakeDir(ShardDir(data_dir, ShardId{s}), 0700));
     SigningKey key = SigningKey::Generate();
@@ -127,7 +132,7 @@ Result<Manifest> LoadManifest(const std::string& data_dir_or_file) {
     return FailedPrecondition(path + ": unsupported format version " +
                               std::to_string(pb.format_version()));
   }
-  Status args = CheckFormatArgs(pb.shard_count(), pb.segment_bytes());
+  Status args = CheckFormatArgs(pb.shard_count(), pb.segment_bytes(), pb.utc_offset_minutes());
   if (!args.ok()) return DataLoss(path + ": " + args.message());
   if (uint32_t(pb.shards_size()) != pb.shard_count()) {
     return DataLoss(path + ": shard key list does not match shard count");
@@ -138,6 +143,7 @@ Result<Manifest> LoadManifest(const std::string& data_dir_or_file) {
   m.shard_count = pb.shard_count();
   m.segment_bytes = pb.segment_bytes();
   m.created_utc = pb.created_utc();
+  m.utc_offset_minutes = pb.utc_offset_minutes();
   m.public_keys.resize(m.shard_count);
   for (const auto& k : pb.shards()) {
     if (k.shard() >= m.shard_count ||

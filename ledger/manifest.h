@@ -18,7 +18,10 @@ struct Manifest {
   uint64_t segment_bytes = 0;
   std::string created_utc;
   std::vector<PublicKey> public_keys;  // indexed by shard
+  int32_t utc_offset_minutes = 0;       // -14 h .. +14 h
 };
+
+inline constexpr int32_t kUtcOffsetMinutesMax = 14 * 60;
 
 std::string ManifestPath(const std::string& data_dir);
 std::string ShardDir(const std::string& data_dir, ShardId shard);
@@ -28,7 +31,7 @@ std::string SigningKeyPath(const std::string& data_dir, ShardId shard);
 // per shard, and the manifest. ALREADY_EXISTS when a ledger or any other
 // file is already there: format never overwrites.
 Result<Manifest> FormatLedger(const std::string& data_dir, uint32_t shard_count,
-                              uint64_t segment_bytes);
+                              uint64_t segment_bytes, int32_t utc_offset_minutes = 0);
 // Reads and validates DIR/manifest.json (also accepts the manifest file path).
 Result<Manifest> LoadManifest(const std::string& data_dir_or_file);
 std::string ManifestToJson(const Manifest& m);

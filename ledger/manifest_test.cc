@@ -196,3 +196,22 @@ TEST(LoadManifestTest, MissingManifestIsFailedPrecondition) {
 
 }  // namespace
 }  // namespace giftledger
+
+namespace giftledger {
+namespace {
+
+TEST(ManifestUtcOffset, OffsetIsKeptAndOutOfRangeIsRefused) {
+  testing::TempDir tmp;
+  auto made = FormatLedger(tmp.Sub("a"), 1, kSegmentBytesMin, 480);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto loaded = LoadManifest(tmp.Sub("a"));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->utc_offset_minutes, 480);
+  auto bad = FormatLedger(tmp.Sub("b"), 1, kSegmentBytesMin, 15 * 60);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_FALSE(PathExists(ManifestPath(tmp.Sub("b"))));
+}
+
+}  // namespace
+}  // namespace giftledger
