@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -28,6 +31,29 @@ Writer::Writer(std::string shard_dir, ShardId shard, SigningKey key, WriterOptio
     : shard_dir_(std::move(shard_dir)), shard_(shard), key_(std::move(key)),
       options_(std::move(options)) {}
 
+namespace {
+
+// Two writers on one shard would interleave blocks and fork the chain: the
+// second open is refused while the first process holds the lock (the kernel
+// drops it when that process dies, so a crash never leaves it stale).
+Result<int> LockShard(const std::string& shard_dir, ShardId shard) {
+  std::string path = JoinPath(shard_dir, "LOCK");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("open " + path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return FailedPrecondition("shard " + std::to_string(shard.value) +
+                                " is open for writing by another process (" + path + ")");
+    }
+    return ErrnoStatus("flock " + path, err);
+  }
+  return fd;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Writer>> Writer::Open(const std::string& shard_dir, ShardId shard,
                                              SigningKey key, WriterOptions options) {
   CryptoInit();
@@ -35,10 +61,16 @@ Result<std::unique_ptr<Writer>> Writer::Open(const std::string& shard_dir, Shard
     return InvalidArgument("segment bytes out of range");
   }
   if (!options.clock_us) options.clock_us = WallClockUs;
+  auto lock = LockShard(shard_dir, shard);
+  if (!lock.ok()) return lock.status();
   auto scan = RecoverShard(options.fs, shard_dir, shard, key.public_key(), options.recovery_mode,
                            options.segment_bytes);
-  if (!scan.ok()) return scan.status();
+  if (!scan.ok()) {
+    ::close(lock.value());
+    return scan.status();
+  }
   std::unique_ptr<Writer> w(new Writer(shard_dir, shard, std::move(key), std::move(options)));
+  w->lock_fd_ = lock.value();
   w->recovered_ = std::move(scan.value());
   w->next_seq_ = w->recovered_.next_seq;
   w->last_hash_ = w->recovered_.last_block_hash;
@@ -88,6 +120,10 @@ Status Writer::Close() {
   if (segment_) {
     Status c = segment_->Close();
     if (st.ok()) st = c;
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // releases the flock
+    lock_fd_ = -1;
   }
   return st;
 }

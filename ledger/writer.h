@@ -137,6 +137,7 @@ class Writer {
   std::thread sealer_;
   std::thread syncer_;
   bool closed_ = false;
+  int lock_fd_ = -1;  // flock on <shard>/LOCK: one writer per shard
 };
 
 }  // namespace giftledger

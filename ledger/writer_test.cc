@@ -453,3 +453,25 @@ INSTANTIATE_TEST_SUITE_P(SyncNumber, WriterRolloverFaultTest, ::testing::Values(
 
 }  // namespace
 }  // namespace giftledger
+
+namespace giftledger {
+namespace {
+
+TEST(WriterLock, SecondWriterOnTheSameShardIsRefusedUntilTheFirstCloses) {
+  testing::TempDir tmp;
+  testing::TestLedger l = testing::FormatTestLedger(tmp.Sub("ledger"));
+  auto first = testing::OpenTestWriter(l);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = testing::OpenTestWriter(l);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another process"), std::string::npos);
+  ASSERT_TRUE(first.value()->AppendAndWait(testing::BatchOf({"e1"})).status.ok());
+  ASSERT_TRUE(first.value()->Close().ok());
+  auto third = testing::OpenTestWriter(l);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third.value()->durable_next_seq().value, 2u);
+}
+
+}  // namespace
+}  // namespace giftledger
