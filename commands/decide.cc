@@ -41,42 +41,35 @@ struct Ctx {
   const DecideContext& dc;
   TxId tx;
   CommandHash hash{};
-  bool record = true;  // false for engine-issued commands (ExpireOrders)
+  bool record = true;       // false for engine-issued commands (ExpireOrders)
+  Decision* out = nullptr;  // cleared by Decide; events are appended here
 };
 
-Decision Unlogged(ResultCode code, std::string message) {
-  Decision d;
-  d.code = code;
-  d.message = std::move(message);
-  return d;
+void Unlogged(Decision* d, ResultCode code, std::string_view message) {
+  d->code = code;
+  d->message.assign(message);
 }
 
-Event NewEvent(const Ctx& c, bool first) {
-  Event e;
-  e.set_tx_id(c.tx.str());
+// A new event of this command in the decision. The decision's events are
+// reused from call to call (RepeatedPtrField keeps cleared elements), so the
+// hot path does not allocate the event nor its tx id and hash strings.
+Event& NewEvent(const Ctx& c, bool first) {
+  Event& e = *c.out->events.Add();
+  e.set_tx_id(reinterpret_cast<const char*>(c.tx.bytes.data()), c.tx.bytes.size());
   e.set_ledger_time_us(c.dc.ledger_time_us);
   if (first && c.record) {
-    e.set_command_hash(std::string(reinterpret_cast<const char*>(c.hash.data()), c.hash.size()));
+    e.set_command_hash(reinterpret_cast<const char*>(c.hash.data()), c.hash.size());
   }
   return e;
 }
 
 // A state-dependent rejection: logged, so the tx id keeps this answer.
-Decision Rejected(const Ctx& c, ResultCode code, std::string message) {
-  Decision d;
-  d.code = code;
-  d.message = message;
-  Event e = NewEvent(c, true);
+void Rejected(const Ctx& c, ResultCode code, std::string_view message) {
+  c.out->code = code;
+  c.out->message.assign(message);
+  Event& e = NewEvent(c, true);
   e.mutable_command_rejected()->set_code(code);
-  e.mutable_command_rejected()->set_message(std::move(message));
-  d.events.push_back(std::move(e));
-  return d;
-}
-
-Decision Accepted(Event e) {
-  Decision d;
-  d.events.push_back(std::move(e));
-  return d;
+  e.mutable_command_rejected()->set_message(message.data(), message.size());
 }
 
 uint32_t RequiredRole(const Command& cmd) {
@@ -138,8 +131,14 @@ bool ValidOrderId(const std::string& b) {
 }
 
 // Stateless checks of the command's fields; an error message or nullopt.
-std::optional<std::string> Validate(const Command& cmd, const TxId& tx) {
+std::optional<std::string> Validate(const Command& cmd, const TxId& tx, const ShardConfig& config) {
   if (auto u = RoutingUser(cmd); u && u->value == 0) return "user id 0";
+  // ExpireOrders is the engine's own (never indexed); HostCredit must use
+  // exactly its derived id, checked below.
+  if (IsReservedTxId(tx) && cmd.body_case() != Command::kHostCredit &&
+      cmd.body_case() != Command::kExpireOrders) {
+    return "tx ids of UUID version 8 are reserved for settlement";
+  }
   switch (cmd.body_case()) {
     case Command::kTopUp:
       if (cmd.top_up().payment_ref().size() > kPaymentRefBytesMax) return "payment_ref too long";
@@ -176,7 +175,11 @@ std::optional<std::string> Validate(const Command& cmd, const TxId& tx) {
     case Command::kHostCredit: {
       auto gift_tx = TxId::FromBytes(cmd.host_credit().gift_tx_id());
       if (!gift_tx || gift_tx->zero()) return "gift_tx_id must be 16 non-zero bytes";
-      if (DeriveHostCreditTxId(*gift_tx) != tx) return "tx_id is not derived from gift_tx_id";
+      const uint32_t payer_shard = cmd.host_credit().payer_shard();
+      if (payer_shard >= config.shard_count) return "payer_shard out of range";
+      if (DeriveHostCreditTxId(ShardId{payer_shard}, *gift_tx) != tx) {
+        return "tx_id is not derived from (payer_shard, gift_tx_id)";
+      }
       return std::nullopt;
     }
     case Command::kPayout:
@@ -200,7 +203,7 @@ std::optional<std::string> Validate(const Command& cmd, const TxId& tx) {
 
 // ---- State-dependent decisions, one per command ------------------------------
 
-Decision DecideTopUp(const Ctx& c) {
+void DecideTopUp(const Ctx& c) {
   const auto& p = c.cmd.top_up();
   if (!AmountInRange(p.amount())) return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "amount");
   const Wallet* w = c.state.FindWallet(UserId{p.user()});
@@ -209,12 +212,11 @@ Decision DecideTopUp(const Ctx& c) {
   if (!BalanceAdd(w ? w->available + w->held : 0, p.amount())) {
     return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "balance would exceed the maximum");
   }
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* t = e.mutable_topped_up();
   t->set_user(p.user());
   t->set_amount(p.amount());
   t->set_payment_ref(p.payment_ref());
-  return Accepted(std::move(e));
 }
 
 // Spend caps at ledger time; an error message or nullopt.
@@ -234,7 +236,7 @@ std::optional<std::string> CheckCaps(const Ctx& c, UserId user, const Wallet* w,
   return std::nullopt;
 }
 
-Decision DecidePlaceOrder(const Ctx& c) {
+void DecidePlaceOrder(const Ctx& c) {
   const auto& p = c.cmd.place_order();
   auto gift = c.state.catalog.find(p.gift());
   if (gift == c.state.catalog.end()) return Rejected(c, schemas::UNKNOWN_GIFT, "unknown gift");
@@ -255,7 +257,7 @@ Decision DecidePlaceOrder(const Ctx& c) {
     return Rejected(c, schemas::LIMIT_EXCEEDED, "too many pending orders");
   }
   if (auto cap = CheckCaps(c, payer, w, *amount)) return Rejected(c, schemas::LIMIT_EXCEEDED, *cap);
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* o = e.mutable_order_placed();
   o->set_payer(p.payer());
   o->set_host(p.host());
@@ -265,40 +267,44 @@ Decision DecidePlaceOrder(const Ctx& c) {
   o->set_amount(*amount);
   o->set_host_share(HostShare(*amount, gift->second.host_share_bps));
   o->set_expires_at_us(c.dc.ledger_time_us + p.ttl_us());
-  return Accepted(std::move(e));
 }
 
-// The order named by a command of `payer`, or a rejection. Closed orders
-// answer by their status; a pending order past its expiry is expired.
-std::optional<Decision> CheckPendingOrder(const Ctx& c, uint64_t payer, const std::string& id,
-                                          const Order** out) {
+bool RejectedFalse(const Ctx& c, ResultCode code, std::string_view message) {
+  Rejected(c, code, message);
+  return false;
+}
+
+// The order named by a command of `payer` in *out, or false with the
+// rejection in c.out. Closed orders answer by their status; a pending order
+// past its expiry is expired.
+bool CheckPendingOrder(const Ctx& c, uint64_t payer, const std::string& id, const Order** out) {
   const Order* o = c.state.FindOrder(*TxId::FromBytes(id));
   if (o == nullptr || o->payer.value != payer) {
-    return Rejected(c, schemas::ORDER_NOT_FOUND, "no such order of this payer");
+    return RejectedFalse(c, schemas::ORDER_NOT_FOUND, "no such order of this payer");
   }
   switch (o->status) {
     case OrderStatus::kConsumed:
     case OrderStatus::kRefunded:
-      return Rejected(c, schemas::ORDER_ALREADY_CONSUMED, "order already consumed");
+      return RejectedFalse(c, schemas::ORDER_ALREADY_CONSUMED, "order already consumed");
     case OrderStatus::kVoided:
-      return Rejected(c, schemas::ORDER_VOIDED, "order voided");
+      return RejectedFalse(c, schemas::ORDER_VOIDED, "order voided");
     case OrderStatus::kExpired:
-      return Rejected(c, schemas::ORDER_EXPIRED, "order expired");
+      return RejectedFalse(c, schemas::ORDER_EXPIRED, "order expired");
     case OrderStatus::kPending:
       break;
   }
   if (o->expires_at_us <= c.dc.ledger_time_us) {
-    return Rejected(c, schemas::ORDER_EXPIRED, "order expired");
+    return RejectedFalse(c, schemas::ORDER_EXPIRED, "order expired");
   }
   *out = o;
-  return std::nullopt;
+  return true;
 }
 
-Decision DecideConsumeOrder(const Ctx& c) {
+void DecideConsumeOrder(const Ctx& c) {
   const auto& p = c.cmd.consume_order();
   const Order* o = nullptr;
-  if (auto r = CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return std::move(*r);
-  Event e = NewEvent(c, true);
+  if (!CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return;
+  Event& e = NewEvent(c, true);
   auto* g = e.mutable_gift_sent();
   g->set_payer(o->payer.value);
   g->set_host(o->host.value);
@@ -310,39 +316,36 @@ Decision DecideConsumeOrder(const Ctx& c) {
   g->set_order_id(p.order_id());
   g->set_combo_id(p.combo_id());
   g->set_combo_count(p.combo_count());
-  return Accepted(std::move(e));
 }
 
-Decision DecideCancelOrder(const Ctx& c) {
+void DecideCancelOrder(const Ctx& c) {
   const auto& p = c.cmd.cancel_order();
   const Order* o = nullptr;
-  if (auto r = CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return std::move(*r);
-  Event e = NewEvent(c, true);
+  if (!CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return;
+  Event& e = NewEvent(c, true);
   auto* v = e.mutable_order_voided();
   v->set_payer(p.payer());
   v->set_order_id(p.order_id());
   v->set_amount(o->amount);
   v->set_reason(schemas::CANCELLED);
-  return Accepted(std::move(e));
 }
 
-Decision DecideExpireOrders(const Ctx& c) {
-  Decision d;
+void DecideExpireOrders(const Ctx& c) {
   for (const auto& [expires_at, id] : c.state.expiry) {
-    if (expires_at > c.dc.ledger_time_us || d.events.size() >= kExpireOrdersBatchMax) break;
+    if (expires_at > c.dc.ledger_time_us || size_t(c.out->events.size()) >= kExpireOrdersBatchMax) {
+      break;
+    }
     const Order& o = c.state.orders.at(id);
-    Event e = NewEvent(c, d.events.empty());
+    Event& e = NewEvent(c, c.out->events.empty());
     auto* v = e.mutable_order_voided();
     v->set_payer(o.payer.value);
     v->set_order_id(id.str());
     v->set_amount(o.amount);
     v->set_reason(schemas::EXPIRED);
-    d.events.push_back(std::move(e));
   }
-  return d;
 }
 
-Decision DecideRefund(const Ctx& c) {
+void DecideRefund(const Ctx& c) {
   const auto& p = c.cmd.refund();
   const Order* o = c.state.FindOrder(*TxId::FromBytes(p.order_id()));
   if (o == nullptr || o->payer.value != p.payer()) {
@@ -364,77 +367,71 @@ Decision DecideRefund(const Ctx& c) {
   if (!BalanceAdd(w ? w->available + w->held : 0, o->amount)) {
     return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "balance would exceed the maximum");
   }
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* r = e.mutable_refunded();
   r->set_payer(p.payer());
   r->set_order_id(p.order_id());
   r->set_amount(o->amount);
   r->set_reason(p.reason());
-  return Accepted(std::move(e));
 }
 
-Decision DecideSetCatalog(const Ctx& c) {
+void DecideSetCatalog(const Ctx& c) {
   const auto& p = c.cmd.set_catalog();
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* s = e.mutable_catalog_set();
   s->set_gift(p.gift());
   s->set_name(p.name());
   s->set_price(p.price());
   s->set_active(p.active());
   s->set_host_share_bps(p.host_share_bps());
-  return Accepted(std::move(e));
 }
 
-Decision DecideHostCredit(const Ctx& c) {
+void DecideHostCredit(const Ctx& c) {
   const auto& p = c.cmd.host_credit();
   if (!AmountInRange(p.amount())) return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "amount");
   const HostAccount* h = c.state.FindHost(UserId{p.host()});
   if (!BalanceAdd(h ? h->earned : 0, p.amount())) {
     return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "earnings would exceed the maximum");
   }
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* hc = e.mutable_host_credited();
   hc->set_host(p.host());
   hc->set_amount(p.amount());
   hc->set_gift_tx_id(p.gift_tx_id());
   hc->set_payer_shard(p.payer_shard());
   hc->set_gift_seq(p.gift_seq());
-  return Accepted(std::move(e));
 }
 
-Decision DecidePayout(const Ctx& c) {
+void DecidePayout(const Ctx& c) {
   const auto& p = c.cmd.payout();
   if (!AmountInRange(p.amount())) return Rejected(c, schemas::AMOUNT_OUT_OF_RANGE, "amount");
   const HostAccount* h = c.state.FindHost(UserId{p.host()});
   const int64_t payable = h ? h->earned - h->paid_out : 0;
   if (p.amount() > payable) return Rejected(c, schemas::INSUFFICIENT_FUNDS, "above payable");
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* po = e.mutable_paid_out();
   po->set_host(p.host());
   po->set_amount(p.amount());
   po->set_payment_ref(p.payment_ref());
-  return Accepted(std::move(e));
 }
 
-Decision DecideSetLimits(const Ctx& c) {
+void DecideSetLimits(const Ctx& c) {
   const auto& p = c.cmd.set_limits();
-  Event e = NewEvent(c, true);
+  Event& e = NewEvent(c, true);
   auto* l = e.mutable_limits_set();
   l->set_user(p.user());
   l->set_per_gift_max(p.per_gift_max());
   l->set_day_max(p.day_max());
   l->set_month_max(p.month_max());
-  return Accepted(std::move(e));
 }
 
-Decision DecideSetPrivacy(const Ctx& c) {
-  Event e = NewEvent(c, true);
+void DecideSetPrivacy(const Ctx& c) {
+  Event& e = NewEvent(c, true);
   e.mutable_privacy_set()->set_user(c.cmd.set_privacy().user());
   e.mutable_privacy_set()->set_hidden(c.cmd.set_privacy().hidden());
-  return Accepted(std::move(e));
 }
 
-Decision DecideBody(const Ctx& c) {
+void DecideBody(const Ctx& c) {
   switch (c.cmd.body_case()) {
     case Command::kTopUp:
       return DecideTopUp(c);
@@ -461,46 +458,66 @@ Decision DecideBody(const Ctx& c) {
     case Command::BODY_NOT_SET:
       break;
   }
-  return Unlogged(schemas::INVALID_ARGUMENT, "no command body");
+  return Unlogged(c.out, schemas::INVALID_ARGUMENT, "no command body");
 }
 
 }  // namespace
 
-Decision Decide(const ShardState& state, const Command& cmd, const DecideContext& dc) {
+// Order of checks (docs/commands.md, "Idempotency"): first whether this
+// caller may send this command to this shard at all (well-formed tx id, a
+// body, the role, the shard), so that a caller without the role learns
+// nothing about which tx ids exist; then the tx id lookup, so that a command
+// once logged keeps its original answer even if field validation became
+// stricter later (e.g. the reserved UUID-version-8 ids); then validation and
+// the decision itself.
+void Decide(const ShardState& state, const Command& cmd, const DecideContext& dc, Decision* out) {
+  out->code = schemas::OK;
+  out->message.clear();
+  out->events.Clear();
+  out->duplicate = false;
+  out->original_seq = 0;
   auto tx = TxId::FromBytes(cmd.tx_id());
   if (!tx || tx->zero())
-    return Unlogged(schemas::INVALID_ARGUMENT, "tx_id must be 16 non-zero bytes");
+    return Unlogged(out, schemas::INVALID_ARGUMENT, "tx_id must be 16 non-zero bytes");
   if (cmd.body_case() == Command::BODY_NOT_SET) {
-    return Unlogged(schemas::INVALID_ARGUMENT, "no command body");
+    return Unlogged(out, schemas::INVALID_ARGUMENT, "no command body");
   }
   if ((dc.roles & RequiredRole(cmd)) == 0) {
-    return Unlogged(schemas::PERMISSION_DENIED, "role missing for this command");
+    return Unlogged(out, schemas::PERMISSION_DENIED, "role missing for this command");
   }
   if (auto user = RoutingUser(cmd);
       user && user->value != 0 && ShardOf(*user, state.config.shard_count) != state.config.shard) {
-    return Unlogged(schemas::WRONG_SHARD, "user belongs to another shard");
+    return Unlogged(out, schemas::WRONG_SHARD, "user belongs to another shard");
   }
-  if (auto err = Validate(cmd, *tx)) return Unlogged(schemas::INVALID_ARGUMENT, *err);
   Ctx c{state, cmd, dc, *tx};
+  c.out = out;
   c.record = cmd.body_case() != Command::kExpireOrders;
   if (c.record) {
     c.hash = HashCommand(cmd);
     auto it = state.idempotency.find(*tx);
     if (it != state.idempotency.end()) {
       if (it->second.hash != c.hash) {
-        return Unlogged(schemas::TX_ID_REUSED, "tx id already used with different content");
+        return Unlogged(out, schemas::TX_ID_REUSED, "tx id already used with different content");
       }
-      Decision d = Unlogged(it->second.code, "duplicate of an already processed command");
-      d.duplicate = true;
-      d.original_seq = it->second.seq;
-      return d;
-    }
-    // Order ids are PlaceOrder tx ids: never let a new command alias one.
-    if (state.orders.count(*tx) != 0) {
-      return Unlogged(schemas::TX_ID_REUSED, "tx id already names an order");
+      Unlogged(out, it->second.code, "duplicate of an already processed command");
+      out->duplicate = true;
+      out->original_seq = it->second.seq;
+      return;
     }
   }
-  return DecideBody(c);
+  if (auto err = Validate(cmd, *tx, state.config))
+    return Unlogged(out, schemas::INVALID_ARGUMENT, *err);
+  // Order ids are PlaceOrder tx ids: never let a new command alias one.
+  if (c.record && state.orders.count(*tx) != 0) {
+    return Unlogged(out, schemas::TX_ID_REUSED, "tx id already names an order");
+  }
+  DecideBody(c);
+}
+
+Decision Decide(const ShardState& state, const Command& cmd, const DecideContext& dc) {
+  Decision d;
+  Decide(state, cmd, dc, &d);
+  return d;
 }
 
 }  // namespace giftledger::commands

@@ -3,6 +3,8 @@
 // (docs/commands.md, "Commands" and "Idempotency").
 #pragma once
 
+#include <google/protobuf/repeated_ptr_field.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,7 +37,9 @@ struct Decision {
   std::string message;
   // What to append, as one EventBatch. Empty when nothing is logged: an
   // unlogged rejection, a duplicate, or an ExpireOrders with nothing due.
-  std::vector<schemas::Event> events;
+  // A RepeatedPtrField so that a Decision reused across calls keeps its
+  // cleared Event objects (and their string buffers) for the next command.
+  google::protobuf::RepeatedPtrField<schemas::Event> events;
   // The tx id was already processed with the same content: code is the
   // original result and original_seq its seq.
   bool duplicate = false;
@@ -48,5 +52,11 @@ struct Decision {
 CommandHash HashCommand(const schemas::Command& command);
 
 Decision Decide(const ShardState& state, const schemas::Command& command, const DecideContext& ctx);
+
+// The same into `out`, which is cleared first and whose storage is reused:
+// the engine's hot path keeps one Decision and allocates nothing per command
+// for the events' envelope.
+void Decide(const ShardState& state, const schemas::Command& command, const DecideContext& ctx,
+            Decision* out);
 
 }  // namespace giftledger::commands

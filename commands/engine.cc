@@ -109,25 +109,26 @@ int64_t ShardEngine::NextLedgerTime() {
   return last_time_us_;
 }
 
-uint64_t ShardEngine::AppendAndApply(const std::vector<Event>& events) {
-  if (scratch_.size() < events.size()) scratch_.resize(events.size());
+uint64_t ShardEngine::AppendAndApply(const google::protobuf::RepeatedPtrField<Event>& events) {
+  const size_t n = size_t(events.size());
+  if (scratch_.size() < n) scratch_.resize(n);
   size_t framed_bytes = 0;
-  for (size_t i = 0; i < events.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     scratch_[i].clear();  // keeps its capacity: no allocation per event
     GL_ASSERT(events[i].SerializeToString(&scratch_[i]));
     framed_bytes += kEventFrameBytes + scratch_[i].size();
   }
   // Events are bounded by limits.h; a command that fits no block is a bug.
-  GL_ASSERT(events.size() <= kBlockEventsMax && framed_bytes <= kBlockBodyBytesMax);
-  if (chunk_.count() + events.size() > kBlockEventsMax ||
+  GL_ASSERT(n <= kBlockEventsMax && framed_bytes <= kBlockBodyBytesMax);
+  if (chunk_.count() + n > kBlockEventsMax ||
       chunk_.body_bytes() + framed_bytes > kBlockBodyBytesMax) {
     FlushChunk();
   }
   if (chunk_.empty()) chunk_first_seq_ = next_seq_;
-  for (size_t i = 0; i < events.size(); ++i) GL_ASSERT(chunk_.Add(scratch_[i]).ok());
+  for (size_t i = 0; i < n; ++i) GL_ASSERT(chunk_.Add(scratch_[i]).ok());
   const uint64_t first = next_seq_;
-  next_seq_ += events.size();
-  for (size_t i = 0; i < events.size(); ++i) Apply(state_, events[i], first + i);
+  next_seq_ += n;
+  for (size_t i = 0; i < n; ++i) Apply(state_, events[int(i)], first + i);
   return first;
 }
 
@@ -145,14 +146,15 @@ void ShardEngine::SweepExpired(int64_t now) {
   Command cmd;
   cmd.set_tx_id(ExpiryTxId(state_.config.shard, now));
   cmd.mutable_expire_orders();
-  Decision d = Decide(state_, cmd, DecideContext{now, kRoleSystem});
-  GL_ASSERT(d.ok());
-  if (!d.events.empty()) AppendAndApply(d.events);
+  Decide(state_, cmd, DecideContext{now, kRoleSystem}, &decision_);
+  GL_ASSERT(decision_.ok());
+  if (!decision_.events.empty()) AppendAndApply(decision_.events);
 }
 
 void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, BatchCallback done) {
   Waiter w;
   w.done = std::move(done);
+  w.results.reserve(commands.size());
   {
     std::lock_guard<std::mutex> lock(submit_mu_);
     bool failed;
@@ -167,7 +169,8 @@ void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, B
       }
       const int64_t now = NextLedgerTime();
       SweepExpired(now);
-      Decision d = Decide(state_, cmd, DecideContext{now, roles});
+      Decision& d = decision_;
+      Decide(state_, cmd, DecideContext{now, roles}, &d);
       uint64_t seq = d.original_seq;
       if (!d.events.empty()) seq = AppendAndApply(d.events);
       w.results.push_back(MakeResult(d.code, d.message, seq));
@@ -269,6 +272,11 @@ Hash32 ShardEngine::CurrentStateHash() const {
 uint64_t ShardEngine::next_seq() const {
   std::lock_guard<std::mutex> lock(submit_mu_);
   return next_seq_;
+}
+
+uint64_t ShardEngine::durable_next_seq() const {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  return durable_next_seq_;
 }
 
 WriterStats ShardEngine::writer_stats() const {

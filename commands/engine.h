@@ -67,6 +67,10 @@ class ShardEngine {
   uint64_t snapshot_seq() const { return snapshot_seq_; }
   // The seq the next appended event will get.
   uint64_t next_seq() const;
+  // The seq after the last durable event: everything below it can be read
+  // back from the log (the event publisher and replay service bound their
+  // reads by it).
+  uint64_t durable_next_seq() const;
   // The writer's counters (zero after Close).
   WriterStats writer_stats() const;
 
@@ -85,7 +89,7 @@ class ShardEngine {
   // Serializes one command's events into the open chunk (flushing it first
   // when they would not fit in the same block), applies them; returns the
   // first seq.
-  uint64_t AppendAndApply(const std::vector<schemas::Event>& events);
+  uint64_t AppendAndApply(const google::protobuf::RepeatedPtrField<schemas::Event>& events);
   // Hands the open chunk to the writer (no-op when empty).
   void FlushChunk();
   void SweepExpired(int64_t now);
@@ -103,11 +107,12 @@ class ShardEngine {
   EventBatch chunk_;
   uint64_t chunk_first_seq_ = 0;
   std::vector<std::string> scratch_;  // encoded events of one command, reused
+  Decision decision_;                 // reused by every Decide (no per-command allocation)
   int64_t last_time_us_ = 0;
   uint64_t replayed_events_ = 0;
   uint64_t snapshot_seq_ = 0;
 
-  std::mutex durable_mu_;
+  mutable std::mutex durable_mu_;
   std::condition_variable durable_cv_;
   uint64_t durable_next_seq_ = 1;
   Status failed_;

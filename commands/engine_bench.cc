@@ -135,8 +135,9 @@ double DecideApplyPerS(const std::vector<Command>& mix) {
   ShardState s(ShardConfig{ShardId{0}, 1, 0});
   uint64_t seq = 1;
   int64_t now = 1'700'000'000'000'000;
+  Decision d;  // reused, as the engine does
   auto run = [&](const Command& c) {
-    Decision d = Decide(s, c, DecideContext{++now, kRolesAllGateway});
+    Decide(s, c, DecideContext{++now, kRolesAllGateway}, &d);
     for (const auto& e : d.events) Apply(s, e, seq++);
   };
   run(EngineBenchCatalog());

@@ -75,6 +75,45 @@ TEST(Idempotency, EntriesSurviveReplay) {
   EXPECT_EQ(rej.code, schemas::INSUFFICIENT_FUNDS);
 }
 
+// Role and shard are checked before the tx id lookup: a caller without the
+// role learns nothing about which tx ids exist (not even its own, once its
+// role is revoked).
+TEST(Idempotency, DuplicateFromCallerWithoutTheRoleIsPermissionDenied) {
+  Harness h;
+  ASSERT_EQ(h.Run(TopUpCmd(Tx(1), kAlice, 50)).code, schemas::OK);
+  auto o = h.Run(TopUpCmd(Tx(1), kAlice, 50), kRoleGifts);
+  EXPECT_EQ(o.code, schemas::PERMISSION_DENIED);
+  EXPECT_FALSE(o.duplicate);
+  EXPECT_EQ(o.seq, 0u);
+  auto reused = h.Run(TopUpCmd(Tx(1), kAlice, 51), kRoleGifts);
+  EXPECT_EQ(reused.code, schemas::PERMISSION_DENIED);
+}
+
+// The lookup comes before field validation: a command logged before a rule
+// became stricter keeps its original answer forever. Here: a top-up logged
+// with a UUID-version-8 tx id before that space was reserved for settlement.
+TEST(Idempotency, CommandLoggedBeforeAStricterRuleKeepsItsOriginalResult) {
+  Harness h;
+  std::string tx = Tx(3);
+  tx[6] = char(0x84);
+  const Command cmd = TopUpCmd(tx, kAlice, 50);
+  Event e;
+  e.set_tx_id(tx);
+  e.set_ledger_time_us(kT0);
+  const CommandHash hash = HashCommand(cmd);
+  e.set_command_hash(std::string(reinterpret_cast<const char*>(hash.data()), hash.size()));
+  e.mutable_topped_up()->set_user(kAlice);
+  e.mutable_topped_up()->set_amount(50);
+  Apply(h.state, e, 1);
+  h.next_seq = 2;
+  auto again = h.Run(cmd);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.code, schemas::OK);
+  EXPECT_EQ(again.seq, 1u);
+  EXPECT_EQ(h.Run(TopUpCmd(tx, kAlice, 51)).code, schemas::TX_ID_REUSED);
+  EXPECT_EQ(h.W(kAlice).available, 50);
+}
+
 TEST(Idempotency, CommandHashCoversEveryField) {
   auto a = TopUpCmd(Tx(1), kAlice, 50);
   auto b = a;

@@ -18,15 +18,19 @@ ShardId ShardOf(UserId user, uint32_t shard_count) {
   return ShardId{uint32_t(GetU64(h.data()) % shard_count)};
 }
 
-TxId DeriveHostCreditTxId(const TxId& gift_tx_id) {
-  constexpr std::string_view kPrefix = "giftledger/host-credit/v1";
+TxId DeriveHostCreditTxId(ShardId payer_shard, const TxId& gift_tx_id) {
+  constexpr std::string_view kPrefix = "giftledger/host-credit/v2";
   static_assert(kPrefix.size() == 25);
-  uint8_t buf[kPrefix.size() + kTxIdBytes];
+  uint8_t buf[kPrefix.size() + 4 + kTxIdBytes];
   std::memcpy(buf, kPrefix.data(), kPrefix.size());
-  std::memcpy(buf + kPrefix.size(), gift_tx_id.bytes.data(), kTxIdBytes);
+  PutU32(buf + kPrefix.size(), payer_shard.value);
+  std::memcpy(buf + kPrefix.size() + 4, gift_tx_id.bytes.data(), kTxIdBytes);
   const Hash32 h = Blake2b256(buf, sizeof(buf));
   TxId out;
   std::memcpy(out.bytes.data(), h.data(), kTxIdBytes);
+  out.bytes[6] = uint8_t((out.bytes[6] & 0x0f) | 0x80);  // UUID version 8
+  out.bytes[8] = uint8_t((out.bytes[8] & 0x3f) | 0x80);  // RFC 9562 variant 10
+  GL_ASSERT(IsReservedTxId(out));
   return out;
 }
 

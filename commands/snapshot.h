@@ -18,8 +18,9 @@ namespace giftledger::commands {
 // The payload: the canonical state serialization (SerializeState).
 std::string EncodeSnapshotPayload(const ShardState& state);
 
-// The inverse, with every check a restart relies on: parses, re-encodes
-// byte-identically (canonical), passes CheckInvariants, has last_seq equal
+// The inverse, with every check a restart relies on: parses strictly (every
+// table in strictly ascending key order, every byte used: the payload is
+// canonical), passes CheckInvariants, has last_seq equal
 // to the file's and the same shard configuration. DATA_LOSS naming the check.
 Result<ShardState> DecodeSnapshotPayload(std::string_view payload, const ShardConfig& config,
                                          uint64_t last_seq);

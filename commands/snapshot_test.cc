@@ -95,6 +95,52 @@ TEST(Snapshot, PayloadBreakingAnInvariantIsDataLoss) {
             Code::kDataLoss);
 }
 
+// The parser must accept only canonical payloads (it replaced a second
+// serialization + compare): the same wallets in another order parse to an
+// equal, invariant-respecting state, yet the bytes are not canonical.
+TEST(Snapshot, PayloadWithWalletsOutOfKeyOrderIsDataLoss) {
+  Harness h;
+  ASSERT_EQ(h.Run(TopUpCmd(Tx(1), 1, 5)).code, schemas::OK);
+  ASSERT_EQ(h.Run(TopUpCmd(Tx(2), 2, 7)).code, schemas::OK);
+  std::string payload = EncodeSnapshotPayload(h.state);
+  constexpr size_t kWallets = 12 + 8;  // config, then the wallet count
+  constexpr size_t kWalletBytes = 60;
+  const std::string first = payload.substr(kWallets, kWalletBytes);
+  payload.replace(kWallets, kWalletBytes, payload.substr(kWallets + kWalletBytes, kWalletBytes));
+  payload.replace(kWallets + kWalletBytes, kWalletBytes, first);
+  ASSERT_TRUE(ParseState(EncodeSnapshotPayload(h.state)).ok());
+  EXPECT_EQ(DecodeSnapshotPayload(payload, h.state.config, h.state.last_seq).status().code(),
+            Code::kDataLoss);
+}
+
+TEST(Snapshot, PayloadWithADuplicateIdempotencyKeyIsDataLoss) {
+  Harness h;
+  ASSERT_EQ(h.Run(CatalogCmd(Tx(1), 7, 100)).code, schemas::OK);
+  ASSERT_EQ(h.Run(CatalogCmd(Tx(2), 8, 100)).code, schemas::OK);
+  std::string payload = EncodeSnapshotPayload(h.state);
+  // The idempotency table is followed by 5 × 16 bytes of totals, last_seq
+  // and last_ledger_time: its two 44-byte records end 96 bytes before the end.
+  constexpr size_t kRecord = 44;
+  const size_t second = payload.size() - 96 - kRecord;
+  const size_t first = second - kRecord;
+  payload.replace(second, 16, payload.substr(first, 16));  // same tx id twice
+  EXPECT_EQ(DecodeSnapshotPayload(payload, h.state.config, h.state.last_seq).status().code(),
+            Code::kDataLoss);
+}
+
+TEST(Snapshot, PayloadWithACatalogFlagOtherThanZeroOrOneIsDataLoss) {
+  Harness h;
+  ASSERT_EQ(h.Run(CatalogCmd(Tx(1), 7, 100)).code, schemas::OK);
+  std::string payload = EncodeSnapshotPayload(h.state);
+  // config 12, four empty-table counts (wallets, hosts, orders, expiry) and
+  // the catalog count 5 × 8, gift 4, name "gift-7" 4 + 6, price 8.
+  constexpr size_t kActive = 12 + 5 * 8 + 4 + 4 + 6 + 8;
+  ASSERT_EQ(payload[kActive], 1);
+  payload[kActive] = 2;
+  EXPECT_EQ(DecodeSnapshotPayload(payload, h.state.config, h.state.last_seq).status().code(),
+            Code::kDataLoss);
+}
+
 TEST(Snapshot, AnyFlippedByteOfTheFileIsSkipped) {
   ::giftledger::testing::TempDir dir;
   Harness h = BusyHarness();

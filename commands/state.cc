@@ -220,9 +220,23 @@ class Uncanon {
   bool failed_ = false;
 };
 
+// Every table is written in strictly ascending key order (SerializeState
+// sorts). Requiring it here makes the payload canonical by construction: no
+// duplicate key can be merged silently and no order differs, so a parse that
+// consumes every byte equals a re-encoding without doing one.
+template <typename Key>
+bool Ascending(bool first, const Key& prev, const Key& k) {
+  return first || prev < k;
+}
+
 void ParseAccounts(Uncanon& u, ShardState* s) {
-  for (uint64_t i = 0, n = u.Count(60); i < n && !u.failed(); ++i) {
+  UserId prev;
+  const uint64_t wallets = u.Count(60);
+  s->wallets.reserve(wallets);
+  for (uint64_t i = 0; i < wallets && !u.failed(); ++i) {
     const UserId user{u.U64()};
+    if (!Ascending(i == 0, prev, user)) return u.Fail();
+    prev = user;
     Wallet& w = s->wallets[user];
     w.available = u.I64();
     w.held = u.I64();
@@ -232,17 +246,27 @@ void ParseAccounts(Uncanon& u, ShardState* s) {
     w.month_spent = u.I64();
     w.pending_orders = u.U32();
   }
-  for (uint64_t i = 0, n = u.Count(24); i < n && !u.failed(); ++i) {
-    HostAccount& h = s->hosts[UserId{u.U64()}];
+  const uint64_t hosts = u.Count(24);
+  s->hosts.reserve(hosts);
+  for (uint64_t i = 0; i < hosts && !u.failed(); ++i) {
+    const UserId host{u.U64()};
+    if (!Ascending(i == 0, prev, host)) return u.Fail();
+    prev = host;
+    HostAccount& h = s->hosts[host];
     h.earned = u.I64();
     h.paid_out = u.I64();
   }
 }
 
 void ParseOrders(Uncanon& u, ShardState* s) {
-  for (uint64_t i = 0, n = u.Count(97); i < n && !u.failed(); ++i) {
+  TxId prev;
+  const uint64_t n = u.Count(97);
+  s->orders.reserve(n);
+  for (uint64_t i = 0; i < n && !u.failed(); ++i) {
     TxId id;
     u.Bytes(&id.bytes);
+    if (!Ascending(i == 0, prev, id)) return u.Fail();
+    prev = id;
     Order o;
     o.payer = UserId{u.U64()};
     o.host = UserId{u.U64()};
@@ -262,25 +286,51 @@ void ParseOrders(Uncanon& u, ShardState* s) {
 }
 
 void ParseSettings(Uncanon& u, ShardState* s) {
+  uint32_t prev_gift = 0;
   for (uint64_t i = 0, n = u.Count(21); i < n && !u.failed(); ++i) {
     const uint32_t gift = u.U32();
+    if (!Ascending(i == 0, prev_gift, gift)) return u.Fail();
+    prev_gift = gift;
     CatalogEntry e;
     e.name = u.Str();
     e.price = u.I64();
-    e.active = u.U8() != 0;
+    const uint8_t active = u.U8();
+    if (active > 1) return u.Fail();
+    e.active = active == 1;
     e.host_share_bps = u.U32();
-    s->catalog[gift] = e;
+    s->catalog.emplace_hint(s->catalog.end(), gift, std::move(e));
   }
-  for (uint64_t i = 0, n = u.Count(32); i < n && !u.failed(); ++i) {
-    SpendLimits& l = s->limits[UserId{u.U64()}];
+  UserId prev;
+  const uint64_t limits = u.Count(32);
+  s->limits.reserve(limits);
+  for (uint64_t i = 0; i < limits && !u.failed(); ++i) {
+    const UserId user{u.U64()};
+    if (!Ascending(i == 0, prev, user)) return u.Fail();
+    prev = user;
+    SpendLimits& l = s->limits[user];
     l.per_gift_max = u.I64();
     l.day_max = u.I64();
     l.month_max = u.I64();
   }
-  for (uint64_t i = 0, n = u.Count(8); i < n && !u.failed(); ++i) s->hidden.insert(UserId{u.U64()});
-  for (uint64_t i = 0, n = u.Count(44); i < n && !u.failed(); ++i) {
+  const uint64_t hidden = u.Count(8);
+  s->hidden.reserve(hidden);
+  for (uint64_t i = 0; i < hidden && !u.failed(); ++i) {
+    const UserId user{u.U64()};
+    if (!Ascending(i == 0, prev, user)) return u.Fail();
+    prev = user;
+    s->hidden.insert(user);
+  }
+}
+
+void ParseIdempotency(Uncanon& u, ShardState* s) {
+  TxId prev;
+  const uint64_t n = u.Count(44);
+  s->idempotency.reserve(n);
+  for (uint64_t i = 0; i < n && !u.failed(); ++i) {
     TxId id;
     u.Bytes(&id.bytes);
+    if (!Ascending(i == 0, prev, id)) return u.Fail();
+    prev = id;
     IdempotencyEntry e;
     u.Bytes(&e.hash);
     e.code = ResultCode(u.U32());
@@ -302,6 +352,7 @@ Result<ShardState> ParseState(std::string_view bytes) {
   ParseOrders(u, &s);
   const uint64_t expiry_size = u.U64();
   ParseSettings(u, &s);
+  ParseIdempotency(u, &s);
   s.totals.topped_up = u.I128();
   s.totals.gifted = u.I128();
   s.totals.refunded = u.I128();
@@ -348,8 +399,16 @@ Status CheckInvariants(const ShardState& s) {
         !InBalanceRange(w.available + w.held)) {
       return Internal("wallet out of range: user " + std::to_string(u.value));
     }
-    if (w.held != held[u]) return Internal("held != pending sum: user " + std::to_string(u.value));
-    if (w.pending_orders != pending[u]) return Internal("pending order count mismatch");
+    // find, not operator[]: most users have nothing pending, and the maps
+    // hold only those who do.
+    const auto h = held.find(u);
+    const auto p = pending.find(u);
+    if (w.held != (h == held.end() ? 0 : h->second)) {
+      return Internal("held != pending sum: user " + std::to_string(u.value));
+    }
+    if (w.pending_orders != (p == pending.end() ? 0 : p->second)) {
+      return Internal("pending order count mismatch");
+    }
     if (w.day_spent < 0 || w.month_spent < 0) return Internal("negative spend counter");
     wallet_sum += __int128(w.available) + w.held;
   }

@@ -120,8 +120,10 @@ struct ShardState {
 // The canonical serialization: every map in key order, fixed-width
 // little-endian integers, strings length-prefixed. Snapshots store it.
 std::string SerializeState(const ShardState& state);
-// The inverse; DATA_LOSS naming what is malformed (truncated, trailing bytes,
-// an expiry index that does not match the pending orders).
+// The inverse, strict: DATA_LOSS when malformed (truncated, trailing bytes,
+// keys of a table not strictly ascending, a flag other than 0/1, an expiry
+// index that does not match the pending orders). Accepts exactly the outputs
+// of SerializeState, so a successful parse re-encodes to the same bytes.
 Result<ShardState> ParseState(std::string_view bytes);
 
 // BLAKE2b-256 of SerializeState, so that a replay can be compared bit for bit.

@@ -22,9 +22,13 @@ using schemas::Event;
 inline constexpr int64_t kT0 = 1'710'072'000'000'000;
 inline constexpr int64_t kSecond = 1'000'000;
 
+// A gateway-style tx id: distinct for every n < 2^52, never all zero, and
+// UUID version 4 (byte 6 high nibble), never the version 8 reserved for
+// settlement's derived ids.
 inline std::string Tx(uint64_t n) {
   uint8_t b[16];
   PutU64(b, n);
+  b[6] = uint8_t((b[6] & 0x0f) | 0x40);
   PutU64(b + 8, 0x7478'6964'7478'6964ull);  // never all zero
   return std::string(reinterpret_cast<const char*>(b), 16);
 }
@@ -94,14 +98,17 @@ inline Command CatalogCmd(const std::string& tx, uint32_t gift, int64_t price, b
   return c;
 }
 
-inline Command HostCreditCmd(const std::string& gift_tx, uint64_t host, int64_t amount) {
+// Settlement's credit for the gift whose ConsumeOrder was `gift_tx` on
+// `payer_shard`, with the derived tx id.
+inline Command HostCreditCmd(const std::string& gift_tx, uint64_t host, int64_t amount,
+                             uint32_t payer_shard = 0) {
   Command c;
-  c.set_tx_id(DeriveHostCreditTxId(*TxId::FromBytes(gift_tx)).str());
+  c.set_tx_id(DeriveHostCreditTxId(ShardId{payer_shard}, *TxId::FromBytes(gift_tx)).str());
   auto* p = c.mutable_host_credit();
   p->set_host(host);
   p->set_amount(amount);
   p->set_gift_tx_id(gift_tx);
-  p->set_payer_shard(0);
+  p->set_payer_shard(payer_shard);
   p->set_gift_seq(1);
   return c;
 }

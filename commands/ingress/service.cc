@@ -23,6 +23,9 @@ Status NatsError(const std::string& what, natsStatus s) {
 // A drain answers what is already queued; this bounds how long it may take.
 constexpr int64_t kDrainTimeoutMs = 30'000;
 constexpr int64_t kFlushTimeoutMs = 5'000;
+// At shutdown, how long the publisher may take to send what is durable; the
+// rest is published by the next start.
+constexpr int64_t kPublishCatchUpTimeoutMs = 5'000;
 
 }  // namespace
 
@@ -62,7 +65,8 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& options) {
     const std::string shard_dir = ShardDir(options.data_dir, ShardId{id});
     eo.snapshots = options.snapshots;
     auto engine = commands::ShardEngine::Open(
-        shard_dir, commands::ShardConfig{ShardId{id}, s->manifest_.shard_count, 0}, signing.value(),
+        shard_dir, commands::ShardConfig{ShardId{id}, s->manifest_.shard_count,
+                                         s->manifest_.utc_offset_minutes}, signing.value(),
         eo);
     if (!engine.ok()) return engine.status();
     auto shard = std::make_unique<Shard>();
@@ -130,6 +134,8 @@ Status Service::Start() {
   if (s != NATS_OK) return NatsError("nats options", s);
   s = natsConnection_Connect(&nc_, nats_options_);
   if (s != NATS_OK) return NatsError("connect to " + options_.nats_url, s);
+  // Before the command subscriptions: their completions notify the publisher.
+  if (options_.publish_events) GL_RETURN_IF_ERROR(StartEvents());
   for (auto& shard : shards_) {
     s = natsConnection_Subscribe(&shard->sub, nc_, CommandSubject(shard->shard).c_str(),
                                  &Service::OnCommandMsg, shard.get());
@@ -145,6 +151,39 @@ Status Service::Start() {
   if (s != NATS_OK) return NatsError("flush subscriptions", s);
   spdlog::info("serving ledger {} ({} of {} shards) on {}", manifest_.ledger_id, shards_.size(),
                manifest_.shard_count, options_.nats_url);
+  return Status::Ok();
+}
+
+std::vector<ShardLogSource> Service::LogSources() const {
+  std::vector<ShardLogSource> out;
+  for (const auto& shard : shards_) {
+    commands::ShardEngine* engine = shard->engine.get();
+    out.push_back(ShardLogSource{
+        ShardId{shard->shard}, ShardDir(options_.data_dir, ShardId{shard->shard}),
+        manifest_.public_keys.at(shard->shard), [engine] { return engine->durable_next_seq(); }});
+  }
+  return out;
+}
+
+Status Service::StartEvents() {
+  natsStatus s = natsOptions_Create(&events_options_);
+  if (s == NATS_OK) s = natsOptions_SetURL(events_options_, options_.nats_url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(events_options_, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(events_options_, 250);
+  // The publisher retries on its own; it must not stop `start` from serving.
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(events_options_, true, nullptr, nullptr);
+  if (s == NATS_OK) s = natsOptions_SetName(events_options_, "giftledger-events");
+  if (s != NATS_OK) return NatsError("nats options (events)", s);
+  s = natsConnection_Connect(&events_nc_, events_options_);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+    return NatsError("connect to " + options_.nats_url + " (events)", s);
+  }
+  auto replay = ReplayService::Start(events_nc_, LogSources());
+  if (!replay.ok()) return replay.status();
+  replay_ = std::move(replay.value());
+  EventPublisherOptions po;
+  po.stream = options_.event_stream;
+  publisher_ = EventPublisher::Start(events_nc_, po, LogSources());
   return Status::Ok();
 }
 
@@ -189,10 +228,12 @@ void Service::HandleCommand(Shard* shard, natsMsg* msg) {
   const uint32_t roles = req->gateway->entry.roles;
   // Runs on the writer thread once the batch is durable; `admission` keeps
   // the registry (and so req->gateway) alive across a reload.
+  const uint32_t shard_id = shard->shard;
   shard->engine->Submit(req->commands, roles,
-                        [this, admission, req, reply_to = std::move(reply_to)](
+                        [this, admission, req, shard_id, reply_to = std::move(reply_to)](
                             std::vector<schemas::CommandResult> results) {
                           Publish(reply_to, Gatekeeper::SealResults(*req, results, NowUs()));
+                          if (publisher_) publisher_->Notify(shard_id);
                         });
 }
 
@@ -215,6 +256,7 @@ Status Service::Shutdown() {
     }
     if (info_sub_ != nullptr) (void)natsSubscription_WaitForDrainCompletion(info_sub_, 1000);
   }
+  if (replay_) replay_->Stop();
   for (auto& shard : shards_) {
     if (options_.snapshots) {
       Status st = shard->engine->WriteSnapshotNow();
@@ -224,6 +266,24 @@ Status Service::Shutdown() {
     // from the writer thread before it returns.
     keep(shard->engine->Close());
   }
+  if (publisher_) {
+    // Every event is durable now; give the publisher a bounded moment to
+    // send them so a consumer need not wait for the next start.
+    if (!publisher_->WaitCaughtUp(kPublishCatchUpTimeoutMs)) {
+      spdlog::warn("events: not all durable events published; the next start publishes them");
+    }
+    publisher_->Stop();
+  }
+  if (events_nc_ != nullptr) {
+    replay_.reset();
+    publisher_.reset();
+    (void)natsConnection_FlushTimeout(events_nc_, kFlushTimeoutMs);
+    natsConnection_Close(events_nc_);
+    natsConnection_Destroy(events_nc_);
+    events_nc_ = nullptr;
+  }
+  natsOptions_Destroy(events_options_);
+  events_options_ = nullptr;
   if (nc_ != nullptr) {
     natsStatus s = natsConnection_FlushTimeout(nc_, kFlushTimeoutMs);
     if (s != NATS_OK) keep(NatsError("flush replies", s));

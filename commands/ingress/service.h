@@ -16,10 +16,12 @@
 
 #include "commands/engine.h"
 #include "commands/ingress/box.h"
+#include "commands/ingress/event_publisher.h"
 #include "commands/ingress/gatekeeper.h"
 #include "commands/ingress/gateway_registry.h"
 #include "commands/ingress/limits.h"
 #include "commands/ingress/nonce_window.h"
+#include "commands/ingress/replay_service.h"
 #include "commands/ingress/subjects.h"
 #include "ledger/manifest.h"
 #include "ledger/status.h"
@@ -37,6 +39,10 @@ struct ServiceOptions {
   // Load snapshots at open and write one per shard on a clean shutdown, so
   // a restart replays only the tail (<shard_dir>/snapshots).
   bool snapshots = true;
+  // Publish every durable event to JetStream and serve giftledger.replay.<shard>
+  // (docs/protocol.md, "Event stream", "Replay service").
+  bool publish_events = true;
+  EventStreamOptions event_stream;
 };
 
 struct ServiceCounters {
@@ -88,6 +94,10 @@ class Service {
   void HandleCommand(Shard* shard, natsMsg* msg);
   void Publish(const std::string& subject, const std::string& bytes);
   std::shared_ptr<const Admission> CurrentAdmission() const;
+  // Second connection (publish acks and replay pages stay off the command
+  // replies' socket), the event publisher and the replay service.
+  Status StartEvents();
+  std::vector<ShardLogSource> LogSources() const;
 
   ServiceOptions options_;
   Manifest manifest_;
@@ -100,6 +110,10 @@ class Service {
   natsOptions* nats_options_ = nullptr;
   natsConnection* nc_ = nullptr;
   natsSubscription* info_sub_ = nullptr;
+  natsOptions* events_options_ = nullptr;
+  natsConnection* events_nc_ = nullptr;
+  std::unique_ptr<EventPublisher> publisher_;
+  std::unique_ptr<ReplayService> replay_;
   std::atomic<bool> closed_{false};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> envelope_rejects_{0};

@@ -70,7 +70,7 @@ schemas::Request GiftStory() {
   auto* sl = add(7)->mutable_set_limits();
   sl->set_user(3), sl->set_day_max(50);
   auto* hc = r.add_commands();
-  hc->set_tx_id(commands::DeriveHostCreditTxId(*commands::TxId::FromBytes(Tx(3))).str());
+  hc->set_tx_id(commands::DeriveHostCreditTxId(ShardId{0}, *commands::TxId::FromBytes(Tx(3))).str());
   auto* h = hc->mutable_host_credit();
   h->set_host(9), h->set_amount(30), h->set_gift_tx_id(Tx(3)), h->set_gift_seq(3);
   auto* pay = add(9)->mutable_payout();

@@ -1,8 +1,10 @@
 // giftledger bench <what>: benchmarks that print their same-run baselines.
+#include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 
+#include "tools/cli/bench_e2e.h"
 #include "tools/cli/bench_engine.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/commands.h"
@@ -75,6 +77,31 @@ void RegisterBenchRecovery(CLI::App* bench, int* exit_code) {
   });
 }
 
+void RegisterBenchE2e(CLI::App* bench, int* exit_code) {
+  auto* cmd = bench->add_subcommand(
+      "e2e", "Encrypted gift commands/s and latency through NATS vs a plain NATS echo");
+  auto o = std::make_shared<E2eBenchOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--nats", o->nats_url, "NATS server of a running `giftledger start`")
+      ->capture_default_str();
+  cmd->add_option("--key", o->key_file, "Gateway key with roles gifts,payments,ops")->required();
+  cmd->add_option("--threads", o->threads, "Load generator threads")->capture_default_str();
+  cmd->add_option("--inflight", o->inflight, "Requests each thread keeps in flight")
+      ->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Commands per envelope (even, max 8190)")
+      ->capture_default_str();
+  cmd->add_option("--seconds", o->seconds, "Peak run")->capture_default_str();
+  cmd->add_option("--half-seconds", o->half_seconds, "Run paced at 50 % of the peak")
+      ->capture_default_str();
+  cmd->add_option("--echo-seconds", o->echo_seconds, "NATS echo baseline")->capture_default_str();
+  cmd->add_option("--users", o->users_per_shard, "Payers per shard")->capture_default_str();
+  cmd->add_flag("--json", *json, "One JSON object on stdout");
+  cmd->callback([o, json, exit_code] {
+    Report([&] { return RunE2eBench(*o); }, PrintE2eBenchHuman, *json, exit_code);
+    nats_Close();
+  });
+}
+
 }  // namespace
 
 void RegisterBench(CLI::App& app, int* exit_code) {
@@ -116,6 +143,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   });
   RegisterBenchEngine(bench, exit_code);
   RegisterBenchRecovery(bench, exit_code);
+  RegisterBenchE2e(bench, exit_code);
 }
 
 }  // namespace giftledger::cli

@@ -21,6 +21,10 @@ struct StartOpts {
   std::string nats = "nats://127.0.0.1:4222";
   std::vector<uint32_t> shards;
   bool no_snapshots = false;
+  bool no_events = false;
+  std::string events_stream = ingress::kEventStreamDefault;
+  int64_t events_replicas = 1;
+  int64_t events_max_age_s = 0;
   std::string log_level = "info";
 };
 
@@ -58,6 +62,10 @@ int RunStart(const StartOpts& o) {
   so.nats_url = o.nats;
   so.shards = o.shards;
   so.snapshots = !o.no_snapshots;
+  so.publish_events = !o.no_events;
+  so.event_stream.name = o.events_stream;
+  so.event_stream.replicas = o.events_replicas;
+  so.event_stream.max_age_s = o.events_max_age_s;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -86,6 +94,19 @@ void RegisterStart(CLI::App& app, int* exit_code) {
   cmd->add_option("--shards", o->shards, "Shards to serve (default: all)")->delimiter(',');
   cmd->add_flag("--no-snapshots", o->no_snapshots,
                 "Neither load nor write state snapshots (replay every shard from seq 1)");
+  cmd->add_flag("--no-events", o->no_events,
+                "Neither publish events to JetStream nor serve giftledger.replay.<shard>");
+  cmd->add_option("--events-stream", o->events_stream,
+                  "JetStream stream for the events (created when missing)")
+      ->capture_default_str();
+  cmd->add_option("--events-replicas", o->events_replicas,
+                  "Replicas of a stream created by start (3 in a NATS cluster)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 5));
+  cmd->add_option("--events-max-age-s", o->events_max_age_s,
+                  "max_age of a stream created by start, seconds (0 = keep forever)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->callback([o, exit_code] { *exit_code = RunStart(*o); });

@@ -25,6 +25,7 @@ struct SubmitOpts {
   std::string key;
   int64_t shard = -1;  // -1: route by the command's user
   std::string json_commands;
+  std::string journal;  // redo journal file; empty = none
   int64_t timeout_ms = 5000;
   uint32_t attempts = 4;
   bool json = false;
@@ -101,30 +102,59 @@ int RunSubmit(SubmitOpts& o) {
   co.key_file = o.key;
   co.timeout_ms = o.timeout_ms;
   co.attempts_max = o.attempts;
+  if (!o.journal.empty()) {
+    auto journal = ingress::RedoJournal::Open(o.journal);
+    if (!journal.ok()) return ReportError(journal.status());
+    if (size_t n = journal.value()->pending_count(); n > 0) {
+      std::fprintf(stderr,
+                   "giftledger: %s holds %zu unanswered command(s) from earlier; "
+                   "`giftledger redo` resubmits them\n",
+                   o.journal.c_str(), n);
+    }
+    co.journal = std::move(journal.value());
+  }
   auto client = ingress::Client::Connect(co);
   if (!client.ok()) return ReportError(client.status());
-  // One request per shard, commands in their given order within it.
+  // One request per shard, commands in their given order within it; every
+  // shard's request is in flight at once.
   std::map<uint32_t, std::vector<size_t>> by_shard;
   for (size_t i = 0; i < o.commands.size(); ++i) {
     by_shard[o.shard >= 0 ? uint32_t(o.shard) : client.value()->ShardOf(o.commands[i])].push_back(
         i);
   }
-  std::vector<schemas::CommandResult> results(o.commands.size());
-  std::vector<uint32_t> shards(o.commands.size());
+  std::vector<std::shared_ptr<ingress::Client::Call>> calls;
   for (const auto& [shard, idx] : by_shard) {
     std::vector<Command> batch;
     for (size_t i : idx) batch.push_back(o.commands[i]);
-    ingress::SubmitOutcome out = client.value()->Submit(shard, batch);
+    calls.push_back(client.value()->Begin(shard, std::move(batch)));
+  }
+  std::vector<schemas::CommandResult> results(o.commands.size());
+  std::vector<uint32_t> shards(o.commands.size());
+  int failure = kExitOk;
+  size_t call_index = 0;
+  for (const auto& [shard, idx] : by_shard) {
+    ingress::SubmitOutcome out = client.value()->Finish(calls[call_index++]);
+    if (out.unknown_outcome()) {
+      std::fprintf(stderr, "giftledger: shard %u: %s%s\n", shard, out.status.ToString().c_str(),
+                   o.journal.empty() ? "; resubmit with the same --tx"
+                                     : "; kept in the journal, run `giftledger redo`");
+      failure = kExitError;
+      continue;
+    }
     if (!out.ok()) {
       std::fprintf(stderr, "giftledger: shard %u: %s (after %u attempts)\n", shard,
                    out.status.ToString().c_str(), out.attempts);
-      return out.status.code() == Code::kUnavailable ? kExitError : kExitRejected;
+      if (failure == kExitOk) {
+        failure = out.status.code() == Code::kUnavailable ? kExitError : kExitRejected;
+      }
+      continue;
     }
     for (size_t k = 0; k < idx.size(); ++k) {
       results[idx[k]] = out.results[k];
       shards[idx[k]] = shard;
     }
   }
+  if (failure != kExitOk) return failure;
   bool all_ok = true;
   nlohmann::json arr = nlohmann::json::array();
   for (size_t i = 0; i < results.size(); ++i) {
@@ -282,6 +312,8 @@ void RegisterSubmit(CLI::App& app, int* exit_code) {
   cmd->add_option("--shard", o->shard, "Send to this shard (default: the command's user's shard)");
   cmd->add_option("--json-commands", o->json_commands,
                   "File (or - for stdin) with a JSON array of commands (protobuf JSON)");
+  cmd->add_option("--journal", o->journal,
+                  "Redo journal file: commands are on disk before they are sent, until answered");
   cmd->add_option("--timeout-ms", o->timeout_ms, "Per attempt")->capture_default_str();
   cmd->add_option("--attempts", o->attempts, "Attempts (same tx ids)")->capture_default_str();
   cmd->add_flag("--json", o->json, "JSON on stdout: one object per command");

@@ -19,5 +19,6 @@ void RegisterBench(CLI::App& app, int* exit_code);
 void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterStart(CLI::App& app, int* exit_code);
 void RegisterSubmit(CLI::App& app, int* exit_code);
+void RegisterRedo(CLI::App& app, int* exit_code);
 
 }  // namespace giftledger::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterKeys(app, &exit_code);
   giftledger::cli::RegisterStart(app, &exit_code);
   giftledger::cli::RegisterSubmit(app, &exit_code);
+  giftledger::cli::RegisterRedo(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
