@@ -9,6 +9,7 @@
 #include "commands/apply.h"
 #include "commands/decide.h"
 #include "commands/engine.h"
+#include "commands/routing.h"
 #include "ledger/coding.h"
 #include "ledger/file.h"
 #include "ledger/manifest.h"
@@ -117,18 +118,8 @@ Command EngineBenchCatalog(uint64_t salt) {
 }
 
 uint64_t EngineBenchUser(const Command& c) {
-  switch (c.body_case()) {
-    case Command::kTopUp:
-      return c.top_up().user();
-    case Command::kPlaceOrder:
-      return c.place_order().payer();
-    case Command::kConsumeOrder:
-      return c.consume_order().payer();
-    case Command::kCancelOrder:
-      return c.cancel_order().payer();
-    default:
-      return 0;
-  }
+  auto user = RoutingUser(c);
+  return user ? user->value : 0;
 }
 
 double DecideApplyPerS(const std::vector<Command>& mix) {

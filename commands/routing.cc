@@ -34,4 +34,33 @@ TxId DeriveHostCreditTxId(ShardId payer_shard, const TxId& gift_tx_id) {
   return out;
 }
 
+std::optional<UserId> RoutingUser(const schemas::Command& cmd) {
+  using schemas::Command;
+  switch (cmd.body_case()) {
+    case Command::kTopUp:
+      return UserId{cmd.top_up().user()};
+    case Command::kPlaceOrder:
+      return UserId{cmd.place_order().payer()};
+    case Command::kConsumeOrder:
+      return UserId{cmd.consume_order().payer()};
+    case Command::kCancelOrder:
+      return UserId{cmd.cancel_order().payer()};
+    case Command::kRefund:
+      return UserId{cmd.refund().payer()};
+    case Command::kHostCredit:
+      return UserId{cmd.host_credit().host()};
+    case Command::kPayout:
+      return UserId{cmd.payout().host()};
+    case Command::kSetLimits:
+      return UserId{cmd.set_limits().user()};
+    case Command::kSetPrivacy:
+      return UserId{cmd.set_privacy().user()};
+    case Command::kSetCatalog:
+    case Command::kExpireOrders:
+    case Command::BODY_NOT_SET:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace giftledger::commands

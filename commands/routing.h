@@ -3,11 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "commands/ids.h"
 #include "ledger/types.h"
+#include "schemas/giftledger.pb.h"
 
 namespace giftledger::commands {
+
+// The account whose shard must process the command; nullopt when any shard
+// may (SetCatalog, ExpireOrders) or the command has no body.
+std::optional<UserId> RoutingUser(const schemas::Command& cmd);
 
 // LE_u64(BLAKE2b-256(LE_u64(user))[0..8]) mod shard_count. shard_count ≥ 1.
 ShardId ShardOf(UserId user, uint32_t shard_count);

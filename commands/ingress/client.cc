@@ -88,32 +88,6 @@ Result<LedgerInfo> ParseLedgerInfo(const std::string& json) {
   return info;
 }
 
-std::optional<uint64_t> RoutingUserOf(const schemas::Command& c) {
-  using schemas::Command;
-  switch (c.body_case()) {
-    case Command::kTopUp:
-      return c.top_up().user();
-    case Command::kPlaceOrder:
-      return c.place_order().payer();
-    case Command::kConsumeOrder:
-      return c.consume_order().payer();
-    case Command::kCancelOrder:
-      return c.cancel_order().payer();
-    case Command::kRefund:
-      return c.refund().payer();
-    case Command::kHostCredit:
-      return c.host_credit().host();
-    case Command::kPayout:
-      return c.payout().host();
-    case Command::kSetLimits:
-      return c.set_limits().user();
-    case Command::kSetPrivacy:
-      return c.set_privacy().user();
-    default:
-      return std::nullopt;
-  }
-}
-
 std::string NewTxId() {
   std::string id(16, '\0');
   randombytes_buf(id.data(), id.size());
@@ -215,9 +189,9 @@ Client::~Client() {
 }
 
 uint32_t Client::ShardOf(const schemas::Command& command) const {
-  auto user = RoutingUserOf(command);
+  auto user = commands::RoutingUser(command);
   if (!user) return 0;
-  return commands::ShardOf(commands::UserId{*user}, info_.shard_count).value;
+  return commands::ShardOf(*user, info_.shard_count).value;
 }
 
 std::string Client::SealNow(const std::vector<schemas::Command>& commands, BoxNonce* nonce) const {
