@@ -104,17 +104,10 @@ class JetStreamE2eTest : public ::testing::Test {
   std::string data() const { return tmp_.Sub("ledger"); }
 
   void StartService() {
-    const std::string out = tmp_.Sub("start.out");
-    service_pid_ = testing::Spawn({Binary(), "start", "--data", data(), "--nats", nats_->url()},
-                                  out, tmp_.Sub("start.err"));
-    ASSERT_GT(service_pid_, 0);
-    for (int i = 0; i < 3000; ++i) {
-      if (testing::ReadFileOrEmpty(out).rfind("ready ", 0) == 0) return;
-      ASSERT_TRUE(testing::Alive(service_pid_))
-          << "start exited: " << testing::ReadFileOrEmpty(tmp_.Sub("start.err"));
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    FAIL() << "start not ready: " << testing::ReadFileOrEmpty(tmp_.Sub("start.err"));
+    std::string err = testing::SpawnUntilReady(
+        {Binary(), "start", "--data", data(), "--nats", nats_->url()}, tmp_.Sub("start.out"),
+        tmp_.Sub("start.err"), "ready ", &service_pid_);
+    ASSERT_TRUE(err.empty()) << err;
   }
 
   int StopService() {

@@ -96,6 +96,19 @@ bool Alive(pid_t pid) {
   return pid > 0 && ::waitpid(pid, &status, WNOHANG) == 0;
 }
 
+std::string SpawnUntilReady(const std::vector<std::string>& argv, const std::string& out_path,
+                            const std::string& err_path, const std::string& ready_prefix,
+                            pid_t* pid) {
+  *pid = Spawn(argv, out_path, err_path);
+  if (*pid <= 0) return "fork failed";
+  for (int i = 0; i < 3000; ++i) {
+    if (ReadFileOrEmpty(out_path).rfind(ready_prefix, 0) == 0) return "";
+    if (!Alive(*pid)) return argv[0] + " exited: " + ReadFileOrEmpty(err_path);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return argv[0] + " not ready: " + ReadFileOrEmpty(err_path);
+}
+
 std::string ReadFileOrEmpty(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -19,6 +19,13 @@ int WaitExit(pid_t pid);
 // Sends `signal` to pid and waits for it: the exit code as WaitExit.
 int StopProcess(pid_t pid, int signal);
 bool Alive(pid_t pid);
+// Spawns argv like Spawn and waits (bounded, about 30 s) until the first
+// line of its stdout starts with `ready_prefix`. Empty on success with *pid
+// set; otherwise what went wrong, with the child's stderr (*pid is then
+// still set when the child is running, so the caller can stop it).
+std::string SpawnUntilReady(const std::vector<std::string>& argv, const std::string& out_path,
+                            const std::string& err_path, const std::string& ready_prefix,
+                            pid_t* pid);
 // Runs to completion; the exit code, with stdout in *out when given.
 int Run(const std::vector<std::string>& argv, std::string* out = nullptr);
 std::string ReadFileOrEmpty(const std::string& path);
