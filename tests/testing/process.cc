@@ -166,6 +166,33 @@ std::string NatsServer::Start() {
   return "nats-server failed to start: " + ReadFileOrEmpty(work_dir_ + "/nats.err");
 }
 
+std::string NatsServer::Restart(int signal) {
+  if (pid_ > 0) StopProcess(pid_, signal);
+  pid_ = -1;
+  const std::string bin = FindOnPath("nats-server");
+  if (bin.empty()) return "nats-server not found on PATH";
+  const std::string store = work_dir_ + "/nats-store";
+  // The old listener's port can stay busy for a moment; the clients are
+  // reconnecting to this very port, so wait for it rather than move.
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    pid_ = Spawn({bin, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", store},
+                 work_dir_ + "/nats.out", work_dir_ + "/nats.err");
+    if (pid_ < 0) return "fork failed";
+    for (int i = 0; i < 1000 && Alive(pid_); ++i) {
+      if (CanConnect(port_)) return "";
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (Alive(pid_)) {
+      Stop();
+      return "nats-server did not listen on port " + std::to_string(port_);
+    }
+    WaitExit(pid_);
+    pid_ = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return "nats-server failed to restart: " + ReadFileOrEmpty(work_dir_ + "/nats.err");
+}
+
 void NatsServer::Stop() {
   if (pid_ > 0) StopProcess(pid_, SIGTERM);
   pid_ = -1;

@@ -46,6 +46,10 @@ class NatsServer {
   std::string Start();
   // SIGTERM and wait; no-op when not running.
   void Stop();
+  // Stops the server with `signal` and starts it again on the same port with
+  // the same store directory, as an operator's restart would. Empty on
+  // success, else what went wrong.
+  std::string Restart(int signal);
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
 
