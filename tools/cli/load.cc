@@ -166,6 +166,7 @@ class Generator {
   Window window_, total_;
   std::map<std::string, uint64_t> codes_;
   uint64_t requests_ = 0;
+  uint64_t actions_ = 0;
 };
 
 const Gift& Generator::PickGift() {
@@ -280,6 +281,7 @@ void Generator::GiftAction() {
 void Generator::GenerateActions(uint64_t actions) {
   for (uint64_t i = 0; i < actions; ++i) {
     GiftAction();
+    ++actions_;
     // A place and its consume never straddle two requests: requests to one
     // shard may be decided in any order.
     for (uint32_t s = 0; s < outbox_.size(); ++s) {
@@ -429,6 +431,8 @@ nlohmann::json Generator::Run(const volatile bool* stop) {
           {"viewers", o_.viewers},
           {"hosts", o_.hosts},
           {"requests", requests_},
+          {"actions", actions_},
+          {"actions_per_s", std::llround(double(actions_) / seconds)},
           {"commands", total_.commands},
           {"commands_per_s", std::llround(double(total_.commands) / seconds)},
           {"gifts", total_.gifts},
