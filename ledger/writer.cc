@@ -284,6 +284,10 @@ Status Writer::WriteGroup(std::vector<Sealed>& group) {
   GL_RETURN_IF_ERROR(segment_->DataSync());
   uint64_t sync_ns = MonoNs() - t0;
   segment_offset_ += bytes;
+  if (options_.fsync_us != nullptr) options_.fsync_us->Observe(double(sync_ns) / 1000);
+  if (options_.block_events != nullptr) {
+    for (auto& b : group) options_.block_events->Observe(double(b.header.event_count));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& b : group) {
     stats_.blocks++;

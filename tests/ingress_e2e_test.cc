@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "commands/ingress/box.h"
@@ -105,10 +107,11 @@ class IngressE2eTest : public ::testing::Test {
 
   // Starts `giftledger start` and waits for its "ready" line (bounded: a
   // service that never gets ready fails the test instead of hanging it).
-  void StartService() {
-    std::string err = testing::SpawnUntilReady(
-        {Binary(), "start", "--data", data(), "--nats", nats_->url()}, tmp_.Sub("start.out"),
-        tmp_.Sub("start.err"), "ready ", &service_pid_);
+  void StartService(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv{Binary(), "start", "--data", data(), "--nats", nats_->url()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string err = testing::SpawnUntilReady(argv, tmp_.Sub("start.out"), tmp_.Sub("start.err"),
+                                               "ready ", &service_pid_);
     ASSERT_TRUE(err.empty()) << err;
   }
 
@@ -278,6 +281,57 @@ TEST_F(IngressE2eTest, BadMacAndUnknownGatewayGetPlaintextErrors) {
   EXPECT_EQ(admitted.results[0].code(), schemas::OK);
   ASSERT_EQ(StopService(), 0);
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", data()}), 0);
+}
+
+// Sums every sample of a metric family whose line starts with `prefix`.
+double MetricSum(const std::string& text, const std::string& prefix) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+TEST_F(IngressE2eTest, MetricsEndpointCountsRequestsResultsCommitsAndBlocks) {
+  ASSERT_EQ(StopService(), 0);
+  StartService({"--metrics", "127.0.0.1:0"});
+  // The ready line of this start (the file may hold the first start's too).
+  const std::string out = testing::ReadFileOrEmpty(tmp_.Sub("start.out"));
+  const size_t at = out.rfind("ready ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const auto info = nlohmann::json::parse(out.substr(at + 6, out.find('\n', at) - at - 6));
+  const std::string url = info.at("metrics_url");
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+
+  SetCatalogEverywhere();  // 2 requests, 2 OK
+  Client& app = Connect(key("app"));
+  const uint32_t shard = app.ShardOf(TopUp(Tx(1), 42, 1));
+  SubmitOutcome top = app.Submit(shard, {TopUp(Tx(1), 42, 1000)});
+  ASSERT_TRUE(top.ok()) << top.status.ToString();
+  SubmitOutcome missing = app.Submit(shard, {Consume(Tx(2), 42, Tx(99))});
+  ASSERT_TRUE(missing.ok()) << missing.status.ToString();
+  ASSERT_EQ(missing.results[0].code(), schemas::ORDER_NOT_FOUND);
+
+  std::string body;
+  ASSERT_EQ(testing::HttpGet(port, "/metrics", &body), 200);
+  EXPECT_EQ(MetricSum(body, "giftledger_requests_total "), 4);
+  EXPECT_EQ(MetricSum(body, "giftledger_command_results_total{code=\"OK\"}"), 3);
+  EXPECT_EQ(MetricSum(body, "giftledger_command_results_total{code=\"ORDER_NOT_FOUND\"}"), 1);
+  EXPECT_EQ(MetricSum(body, "giftledger_command_results_total{code=\"INSUFFICIENT_FUNDS\"}"), 0);
+  // Every answered request was timed once; every block is counted by size.
+  EXPECT_EQ(MetricSum(body, "giftledger_commit_latency_us_count{"), 4);
+  const double blocks = MetricSum(body, "giftledger_blocks_total{");
+  EXPECT_GE(blocks, 1);
+  EXPECT_EQ(MetricSum(body, "giftledger_block_events_count{"), blocks);
+  // Catalog ×2, top-up, and the logged rejection: four events.
+  EXPECT_EQ(MetricSum(body, "giftledger_events_total{"), 4);
+  EXPECT_EQ(MetricSum(body, "giftledger_fsync_us_count{"),
+            MetricSum(body, "giftledger_fsyncs_total{"));
+  EXPECT_NE(body.find("# TYPE giftledger_commit_latency_us histogram"), std::string::npos);
+  EXPECT_EQ(testing::HttpGet(port, "/healthz", &body), 200);
+  EXPECT_EQ(testing::HttpGet(port, "/nope", &body), 404);
+  ASSERT_EQ(StopService(), 0) << testing::ReadFileOrEmpty(tmp_.Sub("start.err"));
 }
 
 }  // namespace

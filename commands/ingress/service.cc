@@ -60,16 +60,19 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& options) {
     }
     auto signing = LoadShardSigningKey(options.data_dir, s->manifest_, ShardId{id});
     if (!signing.ok()) return signing.status();
+    auto shard = std::make_unique<Shard>();
     commands::EngineOptions eo;
     eo.writer.segment_bytes = s->manifest_.segment_bytes;
+    eo.writer.fsync_us = &shard->fsync_us;
+    eo.writer.block_events = &shard->block_events;
     const std::string shard_dir = ShardDir(options.data_dir, ShardId{id});
     eo.snapshots = options.snapshots;
-    auto engine = commands::ShardEngine::Open(
-        shard_dir, commands::ShardConfig{ShardId{id}, s->manifest_.shard_count,
-                                         s->manifest_.utc_offset_minutes}, signing.value(),
-        eo);
+    auto engine =
+        commands::ShardEngine::Open(shard_dir,
+                                    commands::ShardConfig{ShardId{id}, s->manifest_.shard_count,
+                                                          s->manifest_.utc_offset_minutes},
+                                    signing.value(), eo);
     if (!engine.ok()) return engine.status();
-    auto shard = std::make_unique<Shard>();
     shard->service = s.get();
     shard->shard = id;
     shard->engine = std::move(engine.value());
@@ -104,6 +107,47 @@ size_t Service::gateways() const { return CurrentAdmission()->registry->size(); 
 
 ServiceCounters Service::counters() const {
   return ServiceCounters{requests_.load(), envelope_rejects_.load(), commands_.load()};
+}
+
+std::string Service::MetricsText() const {
+  PrometheusText t;
+  t.Counter("giftledger_requests_total", "Command requests received (envelopes).",
+            double(requests_.load()));
+  t.Counter("giftledger_envelope_rejects_total",
+            "Requests refused at the envelope (unknown gateway, bad MAC, stale, replayed, ...).",
+            double(envelope_rejects_.load()));
+  for (int code = 0; code < schemas::ResultCode_ARRAYSIZE; ++code) {
+    if (!schemas::ResultCode_IsValid(code)) continue;
+    t.Counter("giftledger_command_results_total", "Per-command results by result code.",
+              double(results_by_code_[size_t(code)].load()),
+              PrometheusText::Label("code", schemas::ResultCode_Name(schemas::ResultCode(code))));
+  }
+  for (const auto& sh : shards_) {
+    const std::string shard = PrometheusText::Label("shard", std::to_string(sh->shard));
+    t.Histogram("giftledger_commit_latency_us",
+                "Admission to encrypted reply, events durable (fdatasync), per request.",
+                sh->commit_us.Read(), shard);
+    t.Histogram("giftledger_fsync_us", "fdatasync duration per group commit.", sh->fsync_us.Read(),
+                shard);
+    t.Histogram("giftledger_block_events", "Events per block.", sh->block_events.Read(), shard);
+    const WriterStats ws = sh->engine->writer_stats();
+    t.Counter("giftledger_blocks_total", "Blocks written.", double(ws.blocks), shard);
+    t.Counter("giftledger_events_total", "Events written.", double(ws.events), shard);
+    t.Counter("giftledger_log_bytes_total", "Bytes appended to the log.", double(ws.bytes), shard);
+    t.Counter("giftledger_fsyncs_total", "fdatasync calls.", double(ws.fsyncs), shard);
+    const uint64_t durable = sh->engine->durable_next_seq();
+    t.Gauge("giftledger_durable_next_seq", "Next seq of the shard (last durable + 1).",
+            double(durable), shard);
+    if (publisher_) {
+      const uint64_t published = publisher_->published_next_seq(sh->shard);
+      t.Counter("giftledger_events_published_total",
+                "Events acknowledged by JetStream (the shard's published next seq - 1).",
+                double(published > 0 ? published - 1 : 0), shard);
+      t.Gauge("giftledger_publish_lag_events", "Durable events not yet acknowledged by JetStream.",
+              double(durable > published ? durable - published : 0), shard);
+    }
+  }
+  return t.text();
 }
 
 std::string Service::InfoJson() const {
@@ -171,7 +215,8 @@ Status Service::StartEvents() {
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(events_options_, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(events_options_, 250);
   // The publisher retries on its own; it must not stop `start` from serving.
-  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(events_options_, true, nullptr, nullptr);
+  if (s == NATS_OK)
+    s = natsOptions_SetRetryOnFailedConnect(events_options_, true, nullptr, nullptr);
   if (s == NATS_OK) s = natsOptions_SetName(events_options_, "giftledger-events");
   if (s != NATS_OK) return NatsError("nats options (events)", s);
   s = natsConnection_Connect(&events_nc_, events_options_);
@@ -229,12 +274,22 @@ void Service::HandleCommand(Shard* shard, natsMsg* msg) {
   // Runs on the writer thread once the batch is durable; `admission` keeps
   // the registry (and so req->gateway) alive across a reload.
   const uint32_t shard_id = shard->shard;
-  shard->engine->Submit(req->commands, roles,
-                        [this, admission, req, shard_id, reply_to = std::move(reply_to)](
-                            std::vector<schemas::CommandResult> results) {
-                          Publish(reply_to, Gatekeeper::SealResults(*req, results, NowUs()));
-                          if (publisher_) publisher_->Notify(shard_id);
-                        });
+  const auto admitted = std::chrono::steady_clock::now();
+  shard->engine->Submit(
+      req->commands, roles,
+      [this, admission, req, shard, shard_id, admitted,
+       reply_to = std::move(reply_to)](std::vector<schemas::CommandResult> results) {
+        Publish(reply_to, Gatekeeper::SealResults(*req, results, NowUs()));
+        if (publisher_) publisher_->Notify(shard_id);
+        for (const auto& r : results) {
+          if (size_t(r.code()) < results_by_code_.size()) {
+            results_by_code_[size_t(r.code())].fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+        shard->commit_us.Observe(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - admitted)
+                .count());
+      });
 }
 
 Status Service::Shutdown() {

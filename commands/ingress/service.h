@@ -7,6 +7,7 @@
 
 #include <nats/nats.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "commands/ingress/replay_service.h"
 #include "commands/ingress/subjects.h"
 #include "ledger/manifest.h"
+#include "ledger/metrics.h"
 #include "ledger/status.h"
 
 namespace giftledger::ingress {
@@ -73,6 +75,8 @@ class Service {
   const Manifest& manifest() const { return manifest_; }
   std::string InfoJson() const;
   ServiceCounters counters() const;
+  // Every metric in the Prometheus text format (docs/metrics.md).
+  std::string MetricsText() const;
   size_t gateways() const;
 
  private:
@@ -86,6 +90,11 @@ class Service {
     uint32_t shard = 0;
     std::unique_ptr<commands::ShardEngine> engine;
     natsSubscription* sub = nullptr;
+    // Admission to the authenticated reply (events durable), per request.
+    Histogram commit_us{100,    200,    500,     1'000,   2'000,   5'000,    10'000,
+                        20'000, 50'000, 100'000, 200'000, 500'000, 1'000'000};
+    Histogram fsync_us{50, 100, 200, 300, 500, 1'000, 2'000, 5'000, 10'000, 50'000, 100'000};
+    Histogram block_events{1, 4, 16, 64, 256, 1'024, 4'096, 16'384};
   };
 
   explicit Service(ServiceOptions options) : options_(std::move(options)) {}
@@ -118,6 +127,8 @@ class Service {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> envelope_rejects_{0};
   std::atomic<uint64_t> commands_{0};
+  // Per-command results by code, indexed by schemas::ResultCode.
+  std::array<std::atomic<uint64_t>, schemas::ResultCode_ARRAYSIZE> results_by_code_{};
 };
 
 }  // namespace giftledger::ingress

@@ -99,6 +99,9 @@ bool Alive(pid_t pid) {
 std::string SpawnUntilReady(const std::vector<std::string>& argv, const std::string& out_path,
                             const std::string& err_path, const std::string& ready_prefix,
                             pid_t* pid) {
+  // The child truncates out_path only once it runs: a ready line left by an
+  // earlier process must not be taken for this one's.
+  ::unlink(out_path.c_str());
   *pid = Spawn(argv, out_path, err_path);
   if (*pid <= 0) return "fork failed";
   for (int i = 0; i < 3000; ++i) {
@@ -191,6 +194,36 @@ std::string NatsServer::Restart(int signal) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return "nats-server failed to restart: " + ReadFileOrEmpty(work_dir_ + "/nats.err");
+}
+
+int HttpGet(int port, const std::string& path, std::string* body) {
+  body->clear();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  timeval tv{10, 0};  // a hung server fails the test instead of hanging it
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(uint16_t(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != ssize_t(req.size())) {
+    ::close(fd);
+    return 0;
+  }
+  std::string all;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) all.append(buf, size_t(n));
+  ::close(fd);
+  const size_t head_end = all.find("\r\n\r\n");
+  if (all.compare(0, 9, "HTTP/1.1 ") != 0 || head_end == std::string::npos) return 0;
+  *body = all.substr(head_end + 4);
+  return std::atoi(all.c_str() + 9);
 }
 
 void NatsServer::Stop() {

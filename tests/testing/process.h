@@ -32,6 +32,10 @@ std::string ReadFileOrEmpty(const std::string& path);
 // The full path of an executable found on $PATH, empty when there is none.
 std::string FindOnPath(const std::string& name);
 
+// GET http://127.0.0.1:port/path over a plain socket (HTTP/1.1, Connection:
+// close). The status code (0 when the exchange failed) and the body.
+int HttpGet(int port, const std::string& path, std::string* body);
+
 // A nats-server on a free loopback port with its own store directory,
 // stopped by pid in the destructor.
 class NatsServer {

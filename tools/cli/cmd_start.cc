@@ -8,7 +8,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
+#include "commands/ingress/http_server.h"
 #include "commands/ingress/service.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -26,6 +28,7 @@ struct StartOpts {
   int64_t events_replicas = 1;
   int64_t events_max_age_s = 0;
   std::string log_level = "info";
+  std::string metrics;  // HOST:PORT of the /metrics endpoint; empty = none
 };
 
 // Waits for signals on the io_context until SIGINT/SIGTERM; SIGHUP reloads.
@@ -73,9 +76,43 @@ int RunStart(const StartOpts& o) {
     (void)service.value()->Shutdown();
     return ReportError(st);
   }
-  std::printf("ready %s\n", service.value()->InfoJson().c_str());
+  nlohmann::json ready = nlohmann::json::parse(service.value()->InfoJson());
+  std::unique_ptr<ingress::HttpServer> http;
+  if (!o.metrics.empty()) {
+    ingress::Service* svc = service.value().get();
+    auto server = ingress::HttpServer::Start(
+        o.metrics, [svc](const std::string& method, const std::string& target) {
+          ingress::HttpResponse r;
+          const std::string path = target.substr(0, target.find('?'));
+          if (method != "GET") {
+            r.status = 405;
+            r.body = "only GET\n";
+          } else if (path == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = svc->MetricsText();
+          } else if (path == "/healthz") {
+            r.body = "ok\n";
+          } else {
+            r.status = 404;
+            r.body = "not found; try /metrics\n";
+          }
+          return r;
+        });
+    if (!server.ok()) {
+      (void)service.value()->Shutdown();
+      return ReportError(server.status());
+    }
+    http = std::move(server.value());
+    std::string host;
+    uint16_t port = 0;
+    (void)ingress::ParseHostPort(o.metrics, &host, &port);
+    ready["metrics_url"] = "http://" + host + ":" + std::to_string(http->port()) + "/metrics";
+    spdlog::info("metrics on {}", ready["metrics_url"].get<std::string>());
+  }
+  std::printf("ready %s\n", ready.dump().c_str());
   std::fflush(stdout);
   WaitForStop(io, signals, *service.value());
+  if (http) http->Stop();
   st = service.value()->Shutdown();
   service.value().reset();
   nats_Close();
@@ -109,6 +146,9 @@ void RegisterStart(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  cmd->add_option("--metrics", o->metrics,
+                  "Serve Prometheus /metrics (and /healthz) on HOST:PORT, e.g. 127.0.0.1:9464 "
+                  "(port 0 = any; the ready line names it)");
   cmd->callback([o, exit_code] { *exit_code = RunStart(*o); });
 }
 

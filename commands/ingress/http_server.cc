@@ -1,0 +1,136 @@
+#include "commands/ingress/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <thread>
+
+namespace giftledger::ingress {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+Status ParseHostPort(const std::string& host_port, std::string* host, uint16_t* port) {
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
+    return InvalidArgument("expected HOST:PORT, got '" + host_port + "'");
+  }
+  const std::string p = host_port.substr(colon + 1);
+  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(p) > 65535) {
+    return InvalidArgument("bad port in '" + host_port + "'");
+  }
+  *host = host_port.substr(0, colon);
+  *port = uint16_t(std::stoul(p));
+  return Status::Ok();
+}
+
+namespace {
+
+// One connection: read a request, answer it, repeat while keep-alive.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const HttpHandler* handler)
+      : stream_(std::move(socket)), handler_(handler) {}
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(kHttpRequestBytesMax);
+    parser_->body_limit(kHttpRequestBytesMax);
+    stream_.expires_after(std::chrono::seconds(kHttpIdleTimeoutS));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (!ec) self->Answer();
+                     });
+  }
+
+ private:
+  void Answer() {
+    const auto& req = parser_->get();
+    HttpResponse r = (*handler_)(std::string(req.method_string()), std::string(req.target()));
+    auto res =
+        std::make_shared<http::response<http::string_body>>(http::status(r.status), req.version());
+    res->set(http::field::server, "giftledger");
+    res->set(http::field::content_type, r.content_type);
+    res->keep_alive(req.keep_alive());
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        if (res->keep_alive()) {
+                          self->Read();
+                        } else {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        }
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpHandler* handler_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  HttpHandler handler;
+  std::thread thread;
+  uint16_t port = 0;
+  bool stopped = false;
+
+  void Accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec) return;  // closed by Stop
+      std::make_shared<Session>(std::move(socket), &handler)->Read();
+      Accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host_port,
+                                                      HttpHandler handler) {
+  std::string host;
+  uint16_t port = 0;
+  GL_RETURN_IF_ERROR(ParseHostPort(host_port, &host, &port));
+  auto impl = std::make_unique<Impl>();
+  impl->handler = std::move(handler);
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return InvalidArgument("bad address '" + host + "': " + ec.message());
+  const tcp::endpoint endpoint(address, port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("cannot listen on " + host_port + ": " + ec.message());
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::Stop() {
+  if (impl_ == nullptr || impl_->stopped) return;
+  impl_->stopped = true;
+  asio::post(impl_->io, [raw = impl_.get()] {
+    beast::error_code ignored;
+    raw->acceptor.close(ignored);
+  });
+  impl_->io.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace giftledger::ingress
