@@ -1,5 +1,6 @@
 #include "commands/ingress/http_server.h"
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -33,7 +34,7 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpHandler* handler)
-      : stream_(std::move(socket)), handler_(handler) {}
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), handler_(handler) {}
 
   void Read() {
     parser_.emplace();
@@ -50,6 +51,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Answer() {
     const auto& req = parser_->get();
     HttpResponse r = (*handler_)(std::string(req.method_string()), std::string(req.target()));
+    if (r.event_source) {
+      StartEvents(std::move(r));
+      return;
+    }
     auto res =
         std::make_shared<http::response<http::string_body>>(http::status(r.status), req.version());
     res->set(http::field::server, "giftledger");
@@ -69,7 +74,45 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
+  // text/event-stream: the header once, then one event per interval.
+  void StartEvents(HttpResponse r) {
+    source_ = std::move(r.event_source);
+    interval_ms_ = std::max(r.event_interval_ms, kHttpEventIntervalMsMin);
+    stream_.expires_never();
+    auto header = std::make_shared<std::string>(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: keep-alive\r\nServer: giftledger\r\n\r\n");
+    asio::async_write(stream_.socket(), asio::buffer(*header),
+                      [self = shared_from_this(), header](beast::error_code ec, size_t) {
+                        if (!ec) self->SendEvent();
+                      });
+  }
+
+  void SendEvent() {
+    // Each line of the payload is one data: field; a blank line ends it.
+    auto msg = std::make_shared<std::string>();
+    const std::string payload = source_();
+    size_t at = 0;
+    do {
+      const size_t nl = payload.find('\n', at);
+      *msg += "data: " + payload.substr(at, nl == std::string::npos ? nl : nl - at) + "\n";
+      at = nl == std::string::npos ? payload.size() + 1 : nl + 1;
+    } while (at <= payload.size());
+    *msg += "\n";
+    asio::async_write(stream_.socket(), asio::buffer(*msg),
+                      [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                        if (ec) return;  // the client went away
+                        self->timer_.expires_after(std::chrono::milliseconds(self->interval_ms_));
+                        self->timer_.async_wait([self](beast::error_code e) {
+                          if (!e) self->SendEvent();
+                        });
+                      });
+  }
+
   beast::tcp_stream stream_;
+  asio::steady_timer timer_;
+  std::function<std::string()> source_;
+  int interval_ms_ = 1000;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpHandler* handler_;

@@ -17,6 +17,11 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Server-sent events: when set, the response is a text/event-stream that
+  // sends `data: <event_source()>` every event_interval_ms until the client
+  // goes away (body and content_type are ignored).
+  std::function<std::string()> event_source;
+  int event_interval_ms = 1000;
 };
 // method ("GET", ...) and target ("/metrics?x") of the request.
 using HttpHandler =
@@ -24,6 +29,7 @@ using HttpHandler =
 
 inline constexpr size_t kHttpRequestBytesMax = 16 * 1024;
 inline constexpr int kHttpIdleTimeoutS = 30;
+inline constexpr int kHttpEventIntervalMsMin = 50;
 
 // "HOST:PORT" (PORT 0 = any free port); INVALID_ARGUMENT when malformed.
 Status ParseHostPort(const std::string& host_port, std::string* host, uint16_t* port);
