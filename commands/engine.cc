@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -89,6 +90,11 @@ Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
     }
   }
   GL_RETURN_IF_ERROR(AttachIdempotencyIndex(state_, std::move(index.value())));
+  // The memory tier never holds much more than its budget, and a hash table
+  // never gives buckets back: size them once, so that no rehash of millions
+  // of entries stalls a batch (or the replay) later.
+  state_.idempotency.reserve(
+      std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax) + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
   // not be asked for a seq past the end (it indexes into an empty index).
