@@ -12,7 +12,8 @@
 namespace giftledger::commands {
 
 // `seq` is the event's position in the shard's log; the first event of a
-// command (command_hash set) enters the idempotency index with that seq.
+// command (command_hash set) enters the idempotency index with that seq (in
+// memory, unless seq <= state.idempotency_disk_seq: then it is on disk).
 void Apply(ShardState& state, const schemas::Event& event, uint64_t seq);
 
 }  // namespace giftledger::commands

@@ -464,14 +464,15 @@ void Decide(const ShardState& state, const Command& cmd, const DecideContext& dc
   c.record = cmd.body_case() != Command::kExpireOrders;
   if (c.record) {
     c.hash = HashCommand(cmd);
-    auto it = state.idempotency.find(*tx);
-    if (it != state.idempotency.end()) {
-      if (it->second.hash != c.hash) {
+    // Memory first, then the immutable on-disk runs (state.h): both are
+    // part of the state value, so the lookup stays pure.
+    if (auto found = state.FindIdempotency(*tx)) {
+      if (found->hash != c.hash) {
         return Unlogged(out, schemas::TX_ID_REUSED, "tx id already used with different content");
       }
-      Unlogged(out, it->second.code, "duplicate of an already processed command");
+      Unlogged(out, found->code, "duplicate of an already processed command");
       out->duplicate = true;
-      out->original_seq = it->second.seq;
+      out->original_seq = found->seq;
       return;
     }
   }

@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <future>
 #include <utility>
 
 #include "commands/apply.h"
+#include "commands/idempotency_tier.h"
 #include "commands/snapshot.h"
 #include "ledger/coding.h"
 #include "ledger/reader.h"
@@ -70,13 +72,29 @@ ShardEngine::~ShardEngine() { (void)Close(); }
 
 // Newest usable snapshot (if any), then the log from the seq after it.
 Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
+  auto index = IdempotencyIndex::Open(IdempotencyDir(shard_dir_), options_.idempotency);
+  if (!index.ok()) return index.status();
+  const uint64_t covered = index.value()->covered_seq();
+  // Runs hold only durable entries (EvictIdempotency's seq_limit), and
+  // recovery never cuts what was durable: a run past the log is damage.
+  if (covered > log_last_seq) {
+    return DataLoss(index.value()->dir() + ": idempotency runs reach seq " +
+                    std::to_string(covered) + ", past the end of the log " +
+                    std::to_string(log_last_seq));
+  }
   if (options_.snapshots) {
-    auto snap = LoadNewestStateSnapshot(shard_dir_, state_.config, log_last_seq);
+    auto snap = LoadNewestStateSnapshot(shard_dir_, state_.config, log_last_seq, covered);
     if (snap) {
       state_ = std::move(*snap);
       snapshot_seq_ = state_.last_seq;
     }
   }
+  GL_RETURN_IF_ERROR(AttachIdempotencyIndex(state_, std::move(index.value())));
+  // The memory tier never holds much more than its budget, and a hash table
+  // never gives buckets back: size them once, so that no rehash of millions
+  // of entries stalls a batch (or the replay) later.
+  state_.idempotency.reserve(
+      std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax) + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
   // not be asked for a seq past the end (it indexes into an empty index).
@@ -98,6 +116,15 @@ Status ShardEngine::ReplayLog(const PublicKey& key, Seq from) {
     }
     Apply(state_, e, seq.value);
     ++replayed_events_;
+    // Everything replayed is durable: evict up to it, so a replay from zero
+    // stays within the memory budget (and rebuilds missing runs).
+    if (state_.idempotency.size() > options_.idempotency_memory_entries_max) {
+      Status ev = EvictIdempotency(state_, options_.idempotency_memory_entries_max, seq.value);
+      if (!ev.ok()) {
+        parse_error = ev;
+        return false;
+      }
+    }
     return true;
   });
   GL_RETURN_IF_ERROR(st);
@@ -151,12 +178,31 @@ void ShardEngine::SweepExpired(int64_t now) {
   if (!decision_.events.empty()) AppendAndApply(decision_.events);
 }
 
+void ShardEngine::MaybeEvictIdempotency() {
+  if (state_.idempotency.size() <= options_.idempotency_memory_entries_max) return;
+  uint64_t durable_last;
+  {
+    std::lock_guard<std::mutex> dl(durable_mu_);
+    if (!failed_.ok()) return;
+    durable_last = durable_next_seq_ - 1;
+  }
+  Status st = EvictIdempotency(state_, options_.idempotency_memory_entries_max, durable_last);
+  if (st.ok()) return;
+  spdlog::error("shard {}: idempotency eviction failed, engine stops: {}",
+                state_.config.shard.value, st.ToString());
+  std::lock_guard<std::mutex> dl(durable_mu_);
+  if (failed_.ok()) failed_ = Unavailable("idempotency eviction failed: " + st.message());
+}
+
 void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, BatchCallback done) {
   Waiter w;
   w.done = std::move(done);
   w.results.reserve(commands.size());
   {
     std::lock_guard<std::mutex> lock(submit_mu_);
+    // Between batches: no decision of this batch can have looked an id up
+    // in memory that moves to disk under it.
+    MaybeEvictIdempotency();
     bool failed;
     {
       std::lock_guard<std::mutex> dl(durable_mu_);
@@ -282,6 +328,21 @@ uint64_t ShardEngine::durable_next_seq() const {
 WriterStats ShardEngine::writer_stats() const {
   std::lock_guard<std::mutex> lock(submit_mu_);
   return writer_ ? writer_->stats() : WriterStats{};
+}
+
+size_t ShardEngine::idempotency_memory_entries() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.idempotency.size();
+}
+
+size_t ShardEngine::idempotency_disk_entries() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.idempotency_disk ? state_.idempotency_disk->entries() : 0;
+}
+
+size_t ShardEngine::idempotency_runs() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.idempotency_disk ? state_.idempotency_disk->runs() : 0;
 }
 
 Status ShardEngine::CheckCurrentInvariants() const {

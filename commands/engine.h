@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "commands/decide.h"
+#include "commands/idempotency_index.h"
+#include "commands/limits.h"
 #include "commands/state.h"
 #include "ledger/writer.h"
 #include "schemas/giftledger.pb.h"
@@ -28,6 +30,11 @@ struct EngineOptions {
   // Load the newest valid snapshot at Open and allow WriteSnapshotNow; they
   // live in <shard_dir>/snapshots (ledger/snapshot.h). false = replay from 0.
   bool snapshots = false;
+  // Permanent idempotency: beyond this many entries in memory, the oldest
+  // durable ones move to run files in <shard_dir>/idempotency (at the start
+  // of a Submit and during replay; docs/commands.md).
+  size_t idempotency_memory_entries_max = kIdempotencyMemoryEntriesMax;
+  IdempotencyIndexOptions idempotency;
 };
 
 using BatchCallback = std::function<void(std::vector<schemas::CommandResult>)>;
@@ -73,6 +80,10 @@ class ShardEngine {
   uint64_t durable_next_seq() const;
   // The writer's counters (zero after Close).
   WriterStats writer_stats() const;
+  // Idempotency entries held in memory / in the on-disk runs, and the runs.
+  size_t idempotency_memory_entries() const;
+  size_t idempotency_disk_entries() const;
+  size_t idempotency_runs() const;
 
  private:
   struct Waiter {
@@ -93,6 +104,9 @@ class ShardEngine {
   // Hands the open chunk to the writer (no-op when empty).
   void FlushChunk();
   void SweepExpired(int64_t now);
+  // Evicts idempotency entries up to the last durable seq when over budget;
+  // a failure fails the engine (fail closed, like a failed append).
+  void MaybeEvictIdempotency();
   void OnDurable(const AppendOutcome& outcome, uint64_t expected_first_seq, uint64_t next_seq);
 
   const std::string shard_dir_;

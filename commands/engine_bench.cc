@@ -87,7 +87,8 @@ void Produce(ShardEngine& e, const std::vector<std::vector<Command>>& batches,
   cv.wait(lock, [&] { return in_flight == 0; });
 }
 
-Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir) {
+Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir,
+                                                     size_t idempotency_memory_entries_max) {
   if (!PathExists(ManifestPath(dir))) {
     auto m = FormatLedger(dir, 1, kSegmentBytesDefault);
     if (!m.ok()) return m.status();
@@ -99,6 +100,7 @@ Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir) {
   if (!key.ok()) return key.status();
   EngineOptions eo;
   eo.writer.segment_bytes = manifest->segment_bytes;
+  eo.idempotency_memory_entries_max = idempotency_memory_entries_max;
   return ShardEngine::Open(ShardDir(dir, ShardId{0}), ShardConfig{ShardId{0}, 1, 0}, key.value(),
                            eo);
 }
@@ -124,6 +126,8 @@ uint64_t EngineBenchUser(const Command& c) {
 
 double DecideApplyPerS(const std::vector<Command>& mix) {
   ShardState s(ShardConfig{ShardId{0}, 1, 0});
+  // As ShardEngine::Open does for its memory tier (the default budget).
+  s.idempotency.reserve(kIdempotencyMemoryEntriesMax + 1);
   uint64_t seq = 1;
   int64_t now = 1'700'000'000'000'000;
   Decision d;  // reused, as the engine does
@@ -186,7 +190,7 @@ Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
       o.commands == 0) {
     return InvalidArgument("commands, batch, in-flight, producers and users must be positive");
   }
-  auto engine = OpenBenchEngine(o.data_dir);
+  auto engine = OpenBenchEngine(o.data_dir, o.idempotency_memory_entries_max);
   if (!engine.ok()) return engine.status();
   ShardEngine& e = *engine.value();
   // The log's end names this run: a re-run on the same ledger uses new tx ids.
@@ -208,9 +212,11 @@ Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
   for (auto& t : threads) t.join();
   const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
   const WriterStats after = e.writer_stats();
+  EngineBenchResult r;
+  r.idempotency_disk_entries = e.idempotency_disk_entries();
+  r.idempotency_runs = e.idempotency_runs();
   GL_RETURN_IF_ERROR(e.Close());
 
-  EngineBenchResult r;
   r.commands = mix.size();
   r.seconds = sec;
   r.commands_per_s = double(mix.size()) / sec;

@@ -23,6 +23,9 @@ struct EngineBenchOptions {
   uint32_t batch_commands = 8190;      // commands per Submit (a full gateway batch)
   uint32_t batches_in_flight_max = 2;  // per producer, awaiting durability
   uint32_t users = 100'000;
+  // The engine's idempotency memory budget (EngineOptions); a small one
+  // makes the durable run evict to run files and look new ids up on disk.
+  size_t idempotency_memory_entries_max = size_t{1} << 21;
 };
 
 struct EngineBenchResult {
@@ -36,6 +39,8 @@ struct EngineBenchResult {
   uint64_t events = 0;            // appended by the durable run
   uint64_t fsyncs = 0;            // of the durable run
   uint64_t blocks = 0;
+  uint64_t idempotency_disk_entries = 0;  // after the durable run
+  uint64_t idempotency_runs = 0;
 };
 
 // The mix, deterministic for a given (commands, users, salt): per user a

@@ -27,8 +27,9 @@ inline constexpr size_t kComboIdBytesMax = 16;
 inline constexpr uint32_t kHostShareBpsMax = 10'000;
 inline constexpr size_t kTxIdBytes = 16;
 inline constexpr size_t kCommandHashBytes = 16;
-// Design budget of the in-memory idempotency window per shard (not enforced
-// yet: the on-disk tier is designed in docs/commands.md, not implemented).
+// Default budget of the in-memory idempotency tier per shard (≈ 160 MiB);
+// older entries move to run files (docs/commands.md, "Memory budget and the
+// on-disk index"; EngineOptions::idempotency_memory_entries_max).
 inline constexpr size_t kIdempotencyMemoryEntriesMax = size_t{1} << 21;
 
 // Any two balances or a balance and an amount add without int64 overflow.

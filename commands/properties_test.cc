@@ -5,15 +5,20 @@
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "commands/snapshot.h"
 #include "commands/test_util.h"
+#include "ledger/testing/temp_dir.h"
 
 namespace giftledger::commands {
 namespace {
 
 using namespace testing;  // NOLINT: builders
+using ::giftledger::testing::TempDir;
 
 const std::vector<uint64_t> kUsers = {1, 2, 3, 4, 5};
 const std::vector<uint64_t> kHosts = {11, 12};
@@ -37,8 +42,16 @@ int64_t GenAmount() {
 uint64_t GenUser() { return kUsers[Pick<size_t>(0, kUsers.size())]; }
 uint64_t GenHost() { return kHosts[Pick<size_t>(0, kHosts.size())]; }
 
-// A random run: the history of commands sent and what each got back.
+// A random run: the history of commands sent and what each got back. With
+// a memory budget, idempotency entries beyond it go to run files in a
+// temporary directory (not fsynced: logic only) after every command.
 struct RandomRun {
+  RandomRun() = default;
+  explicit RandomRun(size_t memory_max) : dir(std::make_unique<TempDir>()) {
+    h.EnableDiskTier(dir->path(), memory_max, kNoSync);
+  }
+  static constexpr IdempotencyIndexOptions kNoSync{10, false};
+  std::unique_ptr<TempDir> dir;
   Harness h;
   std::vector<Command> sent;
   std::vector<Outcome> got;
@@ -111,8 +124,9 @@ Command GenCommand(RandomRun& r) {
   }
 }
 
-// Runs a random sequence, checking the invariants after every step.
-void RunRandom(RandomRun& r) {
+// Runs a random sequence, checking the invariants after every step;
+// `after_step` (if any) sees the run after each random command.
+void RunRandom(RandomRun& r, const std::function<void()>& after_step = nullptr) {
   // A catalog and some coins first, so that most random orders can succeed.
   for (uint32_t gift = 1; gift <= 4; ++gift) {
     RC_ASSERT(r.h.Run(CatalogCmd(Tx(r.next_tx++), gift, Pick<int64_t>(1, 50))).code == schemas::OK);
@@ -138,7 +152,25 @@ void RunRandom(RandomRun& r) {
     RC_ASSERT(inv.ok());
     r.sent.push_back(c);
     r.got.push_back(std::move(o));
+    if (after_step) after_step();
   }
+}
+
+// Every command sent gets its original answer again from `state`, which
+// must not change.
+void CheckResubmissions(const RandomRun& r, const ShardState& state) {
+  const Hash32 before = StateHash(state);
+  for (size_t i = 0; i < r.sent.size(); ++i) {
+    const Outcome& orig = r.got[i];
+    Decision d = Decide(state, r.sent[i], DecideContext{r.h.now_us, kRolesAllGateway});
+    RC_ASSERT(d.events.empty());
+    RC_ASSERT(d.code == orig.code);
+    if (orig.events > 0 || orig.duplicate) {
+      RC_ASSERT(d.duplicate);
+      RC_ASSERT(d.original_seq == orig.seq);
+    }
+  }
+  RC_ASSERT(StateHash(state) == before);
 }
 
 TEST(Properties, MoneyConservedAndNoBalanceNegative) {
@@ -204,18 +236,91 @@ TEST(Properties, ResubmissionReturnsTheOriginalResultAndChangesNothing) {
   EXPECT_TRUE(rc::check("same tx id + same content → original result", [] {
     RandomRun r;
     RunRandom(r);
-    const Hash32 before = StateHash(r.h.state);
-    for (size_t i = 0; i < r.sent.size(); ++i) {
-      const Outcome& orig = r.got[i];
-      Decision d = Decide(r.h.state, r.sent[i], DecideContext{r.h.now_us, kRolesAllGateway});
-      RC_ASSERT(d.events.empty());
-      RC_ASSERT(d.code == orig.code);
-      if (orig.events > 0 || orig.duplicate) {
-        RC_ASSERT(d.duplicate);
-        RC_ASSERT(d.original_seq == orig.seq);
-      }
+    CheckResubmissions(r, r.h.state);
+  }));
+}
+
+// ---- The same properties with a tiny idempotency memory budget -------------
+// Most entries live in run files; answers, conservation and hashes must not
+// notice where an entry lives.
+
+size_t GenTinyBudget() { return Pick<size_t>(1, 9); }
+
+TEST(Properties, EvictedIdsAnswerTheOriginalResultWithATinyMemoryBudget) {
+  EXPECT_TRUE(rc::check("resubmission answers come from memory and runs alike", [] {
+    RandomRun r(GenTinyBudget());
+    RunRandom(r);
+    RC_CLASSIFY(r.h.state.idempotency_disk_seq > 0, "entries on disk");
+    RC_CLASSIFY(r.h.state.idempotency_disk->runs() > 1, "several runs");
+    RC_ASSERT(CheckInvariants(r.h.state).ok());
+    CheckResubmissions(r, r.h.state);
+  }));
+}
+
+TEST(Properties, ReplayFromZeroIsHashEqualWithATinyMemoryBudget) {
+  EXPECT_TRUE(rc::check("live (memory + runs) = replay without runs = replay re-evicting", [] {
+    const size_t budget = GenTinyBudget();
+    RandomRun r(budget);
+    RunRandom(r);
+    const Hash32 live = StateHash(r.h.state);
+    // All in memory.
+    RC_ASSERT(StateHash(r.h.Replay()) == live);
+    // From zero into an empty directory, evicting with another budget.
+    TempDir fresh;
+    const ShardState rebuilt =
+        r.h.ReplayWithDiskTier(fresh.path(), GenTinyBudget(), RandomRun::kNoSync);
+    RC_ASSERT(StateHash(rebuilt) == live);
+    RC_ASSERT(CheckInvariants(rebuilt).ok());
+    CheckResubmissions(r, rebuilt);
+    // From zero over the live run's own runs: entries they hold stay on disk.
+    const ShardState over = r.h.ReplayWithDiskTier(r.dir->path(), budget, RandomRun::kNoSync);
+    RC_ASSERT(StateHash(over) == live);
+    RC_ASSERT(over.idempotency.size() <= budget);
+  }));
+}
+
+// Restart = a snapshot taken at a random step (memory part) + the runs as
+// they are at the end (some written after the snapshot, as after a crash
+// between a run write and the next snapshot) + the tail of the log.
+TEST(Properties, RestartFromSnapshotAndRunsEqualsLiveWithATinyMemoryBudget) {
+  EXPECT_TRUE(rc::check("snapshot + runs + tail = live", [] {
+    const size_t budget = GenTinyBudget();
+    RandomRun r(budget);
+    std::string payload;
+    uint64_t snap_seq = 0;
+    const int snap_step = Pick(0, 60);
+    int step = 0;
+    RunRandom(r, [&] {
+      if (step++ != snap_step) return;
+      payload = EncodeSnapshotPayload(r.h.state);
+      snap_seq = r.h.state.last_seq;
+    });
+    if (payload.empty()) {
+      payload = EncodeSnapshotPayload(r.h.state);
+      snap_seq = r.h.state.last_seq;
     }
-    RC_ASSERT(StateHash(r.h.state) == before);
+    auto restored = DecodeSnapshotPayload(payload, r.h.state.config, snap_seq);
+    RC_ASSERT(restored.ok());
+    auto index = IdempotencyIndex::Open(r.dir->path(), RandomRun::kNoSync);
+    RC_ASSERT(index.ok());
+    RC_CLASSIFY(index.value()->covered_seq() > snap_seq, "runs newer than the snapshot");
+    RC_ASSERT(AttachIdempotencyIndex(restored.value(), index.value()).ok());
+    for (const auto& [seq, e] : r.h.log) {
+      if (seq <= snap_seq) continue;
+      Apply(restored.value(), e, seq);
+      RC_ASSERT(EvictIdempotency(restored.value(), budget, seq).ok());
+    }
+    RC_ASSERT(StateHash(restored.value()) == StateHash(r.h.state));
+    RC_ASSERT(CheckInvariants(restored.value()).ok());
+    CheckResubmissions(r, restored.value());
+  }));
+}
+
+TEST(Properties, MoneyConservedWithATinyMemoryBudget) {
+  EXPECT_TRUE(rc::check("invariants hold after every command while evicting", [] {
+    RandomRun r(GenTinyBudget());
+    RunRandom(r);  // checks CheckInvariants after every step
+    RC_ASSERT(CheckInvariants(r.h.state).ok());
   }));
 }
 

@@ -125,6 +125,9 @@ Result<RecoveryBenchResult> RunRecoveryBench(const RecoveryBenchOptions& o) {
     r.ready_ms = Ms(t0, Clock::now());
     r.snapshot_seq = e.value()->snapshot_seq();
     r.tail_events = e.value()->replayed_events();
+    r.idempotency_memory_entries = e.value()->idempotency_memory_entries();
+    r.idempotency_disk_entries = e.value()->idempotency_disk_entries();
+    r.idempotency_runs = e.value()->idempotency_runs();
     GL_RETURN_IF_ERROR(e.value()->Close());
   }
   auto snap = LoadNewestSnapshot(ledger->shard_dir, ShardId{0}, Seq{r.log_events});

@@ -32,6 +32,10 @@ struct RecoveryBenchResult {
   double replay_events_per_s = 0;
   uint64_t accounts = 0;
   double bytes_per_account = 0;  // heap bytes in use (mallinfo2) per account
+  // Idempotency tiers after the restart from the snapshot.
+  uint64_t idempotency_memory_entries = 0;
+  uint64_t idempotency_disk_entries = 0;
+  uint64_t idempotency_runs = 0;
 };
 
 Result<RecoveryBenchResult> RunRecoveryBench(const RecoveryBenchOptions& options);

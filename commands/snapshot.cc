@@ -33,7 +33,8 @@ Status WriteStateSnapshot(const std::string& shard_dir, const ShardState& state)
 }
 
 std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
-                                                  const ShardConfig& config, uint64_t max_seq) {
+                                                  const ShardConfig& config, uint64_t max_seq,
+                                                  uint64_t idempotency_covered_seq) {
   // ledger/ picks the newest file that passes its own checks; a payload this
   // layer refuses sends us back for the newest one strictly before it.
   for (Seq seq_max{max_seq};;) {
@@ -46,6 +47,12 @@ std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
     if (!file->has_value()) return std::nullopt;
     const Snapshot& snap = **file;
     auto state = DecodeSnapshotPayload(snap.payload, config, snap.last_seq.value);
+    if (state.ok() && state->idempotency_disk_seq > idempotency_covered_seq) {
+      state = DataLoss("snapshot: leaves idempotency entries up to seq " +
+                       std::to_string(state->idempotency_disk_seq) +
+                       " to run files that cover only up to " +
+                       std::to_string(idempotency_covered_seq));
+    }
     if (state.ok()) {
       spdlog::info("shard {}: loaded snapshot {} at seq {}", config.shard.value, snap.path,
                    snap.last_seq.value);

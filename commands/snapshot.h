@@ -28,10 +28,14 @@ Result<ShardState> DecodeSnapshotPayload(std::string_view payload, const ShardCo
 // Writes the snapshot of `state` (at state.last_seq) under shard_dir.
 Status WriteStateSnapshot(const std::string& shard_dir, const ShardState& state);
 
-// The newest snapshot under shard_dir whose file and payload pass every check
-// and whose seq is ≤ max_seq (the log may not end before a snapshot); nullopt
-// when there is none. Each skipped file is named in a warning.
+// The newest snapshot under shard_dir whose file and payload pass every check,
+// whose seq is ≤ max_seq (the log may not end before a snapshot) and whose
+// idempotency_disk_seq is ≤ idempotency_covered_seq (the entries it leaves
+// to the run files must be there); nullopt when there is none. Each skipped
+// file is named in a warning. The state comes without its on-disk index
+// (AttachIdempotencyIndex, idempotency_tier.h).
 std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
-                                                  const ShardConfig& config, uint64_t max_seq);
+                                                  const ShardConfig& config, uint64_t max_seq,
+                                                  uint64_t idempotency_covered_seq = 0);
 
 }  // namespace giftledger::commands

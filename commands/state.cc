@@ -25,6 +25,15 @@ const Order* ShardState::FindOrder(const TxId& id) const {
   return it == orders.end() ? nullptr : &it->second;
 }
 
+std::optional<IdempotencyEntry> ShardState::FindIdempotency(const TxId& tx) const {
+  auto it = idempotency.find(tx);
+  if (it != idempotency.end()) return it->second;
+  // A state parsed from a snapshot must get its runs before it decides.
+  GL_ASSERT(idempotency_disk_seq == 0 || idempotency_disk != nullptr);
+  if (idempotency_disk) return idempotency_disk->Find(tx);
+  return std::nullopt;
+}
+
 namespace {
 
 // Canonical byte sink for the state hash.
@@ -55,6 +64,8 @@ class Canon {
     out_.append(reinterpret_cast<const char*>(a.data()), N);
   }
   const std::string& bytes() const { return out_; }
+  size_t size() const { return out_.size(); }
+  void PatchU64(size_t at, uint64_t v) { PutU64(reinterpret_cast<uint8_t*>(out_.data()) + at, v); }
 
  private:
   std::string out_;
@@ -134,20 +145,46 @@ void HashSettings(const ShardState& s, Canon& c) {
   for (UserId u : hidden) c.U64(u.value);
 }
 
-void HashIdempotency(const ShardState& s, Canon& c) {
-  c.U64(s.idempotency.size());
-  for (const TxId& id : SortedKeys(s.idempotency)) {
-    const IdempotencyEntry& e = s.idempotency.at(id);
-    c.Bytes(id.bytes);
-    c.Bytes(e.hash);
-    c.U32(uint32_t(e.code));
-    c.U64(e.seq);
-  }
+void PutEntry(Canon& c, const TxId& id, const IdempotencyEntry& e) {
+  c.Bytes(id.bytes);
+  c.Bytes(e.hash);
+  c.U32(uint32_t(e.code));
+  c.U64(e.seq);
 }
 
-}  // namespace
+// Snapshot form: idempotency_disk_seq, then the in-memory tier.
+void SerializeIdempotencyMemory(const ShardState& s, Canon& c) {
+  c.U64(s.idempotency_disk_seq);
+  c.U64(s.idempotency.size());
+  for (const TxId& id : SortedKeys(s.idempotency)) PutEntry(c, id, s.idempotency.at(id));
+}
 
-std::string SerializeState(const ShardState& s) {
+// Logical form: both tiers merged in tx id order (they never overlap; an id
+// in both would be counted twice and make the hash differ from a replay's).
+void SerializeIdempotencyLogical(const ShardState& s, Canon& c) {
+  GL_ASSERT(s.idempotency_disk_seq == 0 || s.idempotency_disk != nullptr);
+  const std::vector<TxId> memory = SortedKeys(s.idempotency);
+  const size_t count_at = c.size();
+  c.U64(0);
+  uint64_t count = 0;
+  size_t m = 0;
+  auto drain_memory_below = [&](const TxId* bound) {
+    for (; m < memory.size() && (bound == nullptr || memory[m] < *bound); ++m, ++count) {
+      PutEntry(c, memory[m], s.idempotency.at(memory[m]));
+    }
+  };
+  if (s.idempotency_disk) {
+    s.idempotency_disk->ForEach([&](const IdempotencyRecord& r) {
+      drain_memory_below(&r.tx);
+      PutEntry(c, r.tx, r.entry);
+      ++count;
+    });
+  }
+  drain_memory_below(nullptr);
+  c.PatchU64(count_at, count);
+}
+
+std::string Serialize(const ShardState& s, bool logical) {
   Canon c;
   c.U32(s.config.shard.value);
   c.U32(s.config.shard_count);
@@ -155,7 +192,11 @@ std::string SerializeState(const ShardState& s) {
   HashAccounts(s, c);
   HashOrders(s, c);
   HashSettings(s, c);
-  HashIdempotency(s, c);
+  if (logical) {
+    SerializeIdempotencyLogical(s, c);
+  } else {
+    SerializeIdempotencyMemory(s, c);
+  }
   c.I128(s.totals.topped_up);
   c.I128(s.totals.gifted);
   c.I128(s.totals.refunded);
@@ -166,8 +207,12 @@ std::string SerializeState(const ShardState& s) {
   return c.bytes();
 }
 
+}  // namespace
+
+std::string SerializeState(const ShardState& s) { return Serialize(s, false); }
+
 Hash32 StateHash(const ShardState& s) {
-  const std::string b = SerializeState(s);
+  const std::string b = Serialize(s, true);
   return Blake2b256(reinterpret_cast<const uint8_t*>(b.data()), b.size());
 }
 
@@ -323,6 +368,7 @@ void ParseSettings(Uncanon& u, ShardState* s) {
 }
 
 void ParseIdempotency(Uncanon& u, ShardState* s) {
+  s->idempotency_disk_seq = u.U64();
   TxId prev;
   const uint64_t n = u.Count(44);
   s->idempotency.reserve(n);
@@ -335,6 +381,7 @@ void ParseIdempotency(Uncanon& u, ShardState* s) {
     u.Bytes(&e.hash);
     e.code = ResultCode(u.U32());
     e.seq = u.U64();
+    if (e.seq <= s->idempotency_disk_seq) return u.Fail();  // the tiers never overlap
     s->idempotency.emplace(id, e);
   }
 }
@@ -387,12 +434,25 @@ Status CheckOrders(const ShardState& s, std::unordered_map<UserId, __int128, Use
   return Status::Ok();
 }
 
+Status CheckIdempotency(const ShardState& s) {
+  if (s.idempotency_disk && s.idempotency_disk->covered_seq() != s.idempotency_disk_seq) {
+    return Internal("idempotency index covers another seq than the state says");
+  }
+  for (const auto& [tx, e] : s.idempotency) {
+    if (e.seq <= s.idempotency_disk_seq || e.seq > s.last_seq) {
+      return Internal("idempotency entry outside the in-memory seq range");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status CheckInvariants(const ShardState& s) {
   std::unordered_map<UserId, __int128, UserIdHash> held;
   std::unordered_map<UserId, uint32_t, UserIdHash> pending;
   GL_RETURN_IF_ERROR(CheckOrders(s, &held, &pending));
+  GL_RETURN_IF_ERROR(CheckIdempotency(s));
   __int128 wallet_sum = 0;
   for (const auto& [u, w] : s.wallets) {
     if (!InBalanceRange(w.available) || !InBalanceRange(w.held) ||

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "commands/idempotency_index.h"
 #include "commands/ids.h"
 #include "ledger/status.h"
 #include "ledger/types.h"
@@ -76,13 +79,6 @@ struct SpendLimits {
   int64_t month_max = 0;
 };
 
-// The permanent answer for a tx id (docs/commands.md, "Idempotency").
-struct IdempotencyEntry {
-  CommandHash hash{};
-  ResultCode code = schemas::OK;
-  uint64_t seq = 0;
-};
-
 // Running totals for the conservation equation; 128-bit so that they can
 // never overflow however long the shard lives.
 struct Totals {
@@ -105,7 +101,15 @@ struct ShardState {
   std::map<uint32_t, CatalogEntry> catalog;
   std::unordered_map<UserId, SpendLimits, UserIdHash> limits;
   std::unordered_set<UserId, UserIdHash> hidden;
+  // Permanent idempotency in two tiers (docs/commands.md, "Memory budget and
+  // the on-disk index"): every entry with seq <= idempotency_disk_seq is in
+  // the immutable on-disk index (idempotency_disk), every later one in
+  // memory; the two never overlap. The logical index is their union, which
+  // is what StateHash covers. disk_seq > 0 with no index attached is a state
+  // just parsed from a snapshot: AttachIdempotencyIndex before use.
   std::unordered_map<TxId, IdempotencyEntry, TxIdHash> idempotency;
+  uint64_t idempotency_disk_seq = 0;
+  std::shared_ptr<const IdempotencyIndex> idempotency_disk;
   Totals totals;
   uint64_t last_seq = 0;
   int64_t last_ledger_time_us = 0;
@@ -115,10 +119,14 @@ struct ShardState {
   const Wallet* FindWallet(UserId u) const;
   const HostAccount* FindHost(UserId u) const;
   const Order* FindOrder(const TxId& id) const;
+  // The tx id's entry in memory or on disk.
+  std::optional<IdempotencyEntry> FindIdempotency(const TxId& tx) const;
 };
 
 // The canonical serialization: every map in key order, fixed-width
-// little-endian integers, strings length-prefixed. Snapshots store it.
+// little-endian integers, strings length-prefixed. Snapshots store it: the
+// idempotency part is the in-memory tier and idempotency_disk_seq (the
+// entries at or below it are in the run files, not in the snapshot).
 std::string SerializeState(const ShardState& state);
 // The inverse, strict: DATA_LOSS when malformed (truncated, trailing bytes,
 // keys of a table not strictly ascending, a flag other than 0/1, an expiry
@@ -126,7 +134,10 @@ std::string SerializeState(const ShardState& state);
 // of SerializeState, so a successful parse re-encodes to the same bytes.
 Result<ShardState> ParseState(std::string_view bytes);
 
-// BLAKE2b-256 of SerializeState, so that a replay can be compared bit for bit.
+// BLAKE2b-256 of the logical state, so that a replay can be compared bit for
+// bit: SerializeState's layout, except that the idempotency table is the
+// union of both tiers in tx id order and idempotency_disk_seq is left out, so
+// where the memory/disk split lies does not matter.
 Hash32 StateHash(const ShardState& state);
 
 // Checks every invariant of docs/commands.md: non-negative balances within

@@ -9,6 +9,7 @@
 
 #include "commands/apply.h"
 #include "commands/decide.h"
+#include "commands/idempotency_tier.h"
 #include "commands/routing.h"
 #include "commands/state.h"
 #include "ledger/coding.h"
@@ -154,7 +155,19 @@ class Harness {
  public:
   explicit Harness(ShardConfig config = ShardConfig{ShardId{0}, 1, 0}) : state(config) {}
 
+  // Gives the state an on-disk idempotency tier in `dir` with a memory budget
+  // of `memory_max` entries: after each Run, entries are evicted as the
+  // engine does (everything applied here counts as durable).
+  void EnableDiskTier(const std::string& dir, size_t memory_max,
+                      IdempotencyIndexOptions options = {}) {
+    auto index = IdempotencyIndex::Open(dir, options);
+    GL_ASSERT(index.ok());
+    GL_ASSERT(AttachIdempotencyIndex(state, index.value()).ok());
+    memory_max_ = memory_max;
+  }
+
   Outcome Run(const Command& c, uint32_t roles = kRolesAllGateway) {
+    if (memory_max_ != 0) GL_ASSERT(EvictIdempotency(state, memory_max_, next_seq - 1).ok());
     Decision d = Decide(state, c, DecideContext{now_us, roles});
     Outcome o;
     o.code = d.code;
@@ -196,10 +209,28 @@ class Harness {
     return s;
   }
 
+  // The log replayed into a fresh state whose tier lives in `dir` (runs
+  // already there are used; entries they hold are not put in memory).
+  ShardState ReplayWithDiskTier(const std::string& dir, size_t memory_max,
+                                IdempotencyIndexOptions options = {}) const {
+    ShardState s(state.config);
+    auto index = IdempotencyIndex::Open(dir, options);
+    GL_ASSERT(index.ok());
+    GL_ASSERT(AttachIdempotencyIndex(s, index.value()).ok());
+    for (const auto& [seq, e] : log) {
+      Apply(s, e, seq);
+      GL_ASSERT(EvictIdempotency(s, memory_max, seq).ok());
+    }
+    return s;
+  }
+
   ShardState state;
   int64_t now_us = kT0;
   uint64_t next_seq = 1;
   std::vector<std::pair<uint64_t, Event>> log;
+
+ private:
+  size_t memory_max_ = 0;  // 0: no disk tier
 };
 
 }  // namespace giftledger::commands::testing

@@ -220,6 +220,9 @@ Result<nlohmann::json> RunEngineBenchCli(const EngineCliOptions& o) {
   j["events"] = r->events;
   j["fsyncs"] = r->fsyncs;
   j["blocks"] = r->blocks;
+  j["idempotency_memory_entries_max"] = o.engine.idempotency_memory_entries_max;
+  j["idempotency_disk_entries"] = r->idempotency_disk_entries;
+  j["idempotency_runs"] = r->idempotency_runs;
   j["decide_apply_per_s"] = r->decide_apply_per_s;
   j["sqlite_commands"] = o.sqlite_commands;
   j["sqlite_naive_commands_per_s"] = sqlite.value();
@@ -256,6 +259,9 @@ Result<nlohmann::json> RunRecoveryBenchCli(const commands::RecoveryBenchOptions&
   j["ready_ms"] = r->ready_ms;
   j["replay_ms"] = r->replay_ms;
   j["replay_events_per_s"] = r->replay_events_per_s;
+  j["idempotency_memory_entries"] = r->idempotency_memory_entries;
+  j["idempotency_disk_entries"] = r->idempotency_disk_entries;
+  j["idempotency_runs"] = r->idempotency_runs;
   j["accounts"] = r->accounts;
   j["bytes_per_account"] = r->bytes_per_account;
   j["bytes_per_account_method"] = "heap bytes in use (glibc mallinfo2), wallet + top-up tx id";
@@ -271,6 +277,10 @@ void PrintRecoveryBenchHuman(const nlohmann::json& j) {
               j["tail_events"].get<unsigned long long>(), j["ready_ms"].get<double>());
   std::printf("  replay from seq 1: %.0f ms, %.0f events/s\n", j["replay_ms"].get<double>(),
               j["replay_events_per_s"].get<double>());
+  std::printf("  idempotency: %llu entries in memory, %llu in %llu run files\n",
+              j["idempotency_memory_entries"].get<unsigned long long>(),
+              j["idempotency_disk_entries"].get<unsigned long long>(),
+              j["idempotency_runs"].get<unsigned long long>());
   std::printf("  resident state: %.0f bytes per account (%llu accounts)\n",
               j["bytes_per_account"].get<double>(), j["accounts"].get<unsigned long long>());
 }

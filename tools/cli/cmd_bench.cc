@@ -49,6 +49,10 @@ void RegisterBenchEngine(CLI::App* bench, int* exit_code) {
                   "Batches each producer keeps awaiting durability")
       ->capture_default_str();
   cmd->add_option("--users", e.users, "Distinct payers in the mix")->capture_default_str();
+  cmd->add_option("--idempotency-memory", e.idempotency_memory_entries_max,
+                  "Idempotency entries kept in memory; older ones go to run files")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   cmd->add_option("--sqlite-commands", o->sqlite_commands, "Commands for the SQLite baseline")
       ->capture_default_str();
   cmd->add_flag("--json", *json, "One JSON object on stdout");

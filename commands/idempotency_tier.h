@@ -1,0 +1,35 @@
+// Moving idempotency entries between the two tiers of a ShardState (state.h):
+// eviction of the oldest in-memory entries to a new on-disk run when the
+// memory budget is exceeded, and attaching the on-disk index to a state
+// restored from a snapshot (docs/commands.md, "Memory budget and the on-disk
+// index").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "commands/idempotency_index.h"
+#include "commands/state.h"
+#include "ledger/status.h"
+
+namespace giftledger::commands {
+
+// When the in-memory table holds more than `memory_entries_max` entries,
+// writes every entry with seq <= cut as one durable run and drops them from
+// memory, where cut leaves memory_entries_max / 2 entries in memory but is
+// never above `seq_limit`: the caller passes the last durable seq, so a run
+// never holds an entry whose event could still be lost. A no-op within the
+// budget or when nothing is evictable yet. The state must have its index
+// attached. On error the state is unchanged (nothing was dropped).
+Status EvictIdempotency(ShardState& state, size_t memory_entries_max, uint64_t seq_limit);
+
+// Gives `state` its on-disk index: DATA_LOSS when the runs cover less than
+// the state's idempotency_disk_seq (the state lacks those entries in memory:
+// run files were deleted), otherwise drops the in-memory entries the runs
+// already hold and sets idempotency_disk_seq to the runs' covered seq, which
+// may be past state.last_seq (runs written after the snapshot was): Apply then
+// skips those entries during the tail replay.
+Status AttachIdempotencyIndex(ShardState& state, std::shared_ptr<const IdempotencyIndex> index);
+
+}  // namespace giftledger::commands
