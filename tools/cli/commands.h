@@ -20,5 +20,7 @@ void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterStart(CLI::App& app, int* exit_code);
 void RegisterSubmit(CLI::App& app, int* exit_code);
 void RegisterRedo(CLI::App& app, int* exit_code);
+void RegisterProve(CLI::App& app, int* exit_code);
+void RegisterVerifyProof(CLI::App& app, int* exit_code);
 
 }  // namespace giftledger::cli
