@@ -170,8 +170,9 @@ Result<std::vector<CheckpointEntry>> ListCheckpoints(const std::string& shard_di
     uint64_t size = 0;
     if (ParseFileName(n, &size)) out.push_back({size, JoinPath(dir, n)});
   }
-  std::sort(out.begin(), out.end(),
-            [](const CheckpointEntry& a, const CheckpointEntry& b) { return a.tree_size < b.tree_size; });
+  std::sort(out.begin(), out.end(), [](const CheckpointEntry& a, const CheckpointEntry& b) {
+    return a.tree_size < b.tree_size;
+  });
   return out;
 }
 
@@ -195,9 +196,13 @@ Status Checkpointer::CatchUp(const PublicKey& key, const ShardScan& scan) {
   if (!list.ok()) return list.status();
   for (auto it = list->rbegin(); it != list->rend(); ++it) {
     if (it->tree_size > log_size) {
-      spdlog::warn("shard {}: checkpoint {} lies past the end of the log (seq {}); ignored",
-                   shard_.value, it->path, log_size);
-      continue;
+      // The shard signed events the log no longer has: a lost or cut
+      // segment, never a crash (checkpoints cover durable blocks only).
+      // Writing on would reuse those seqs and overwrite the evidence.
+      return DataLoss("shard " + std::to_string(shard_.value) + ": checkpoint " + it->path +
+                      " covers seq " + std::to_string(it->tree_size) +
+                      " past the end of the log (seq " + std::to_string(log_size) +
+                      "): signed events are missing");
     }
     auto f = ReadCheckpointFile(it->path);
     Status st = f.ok() ? CheckCheckpoint(f->checkpoint, shard_, key) : f.status();

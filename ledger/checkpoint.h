@@ -104,6 +104,8 @@ class Checkpointer {
   // Rebuilds the tree up to the end of the recovered log: from the newest
   // usable checkpoint, hashing only the events after it (from seq 1 when
   // none is usable), and writes a checkpoint when that covered anything new.
+  // DATA_LOSS when a checkpoint lies past the end of the log or the newest
+  // one does not link to it: the log lost events the shard signed.
   static Result<std::unique_ptr<Checkpointer>> Open(const std::string& shard_dir, ShardId shard,
                                                     const SigningKey& key, uint32_t signer_epoch,
                                                     const ShardScan& scan,
@@ -126,7 +128,9 @@ class Checkpointer {
  private:
   Checkpointer(std::string shard_dir, ShardId shard, uint32_t signer_epoch,
                CheckpointOptions options)
-      : shard_dir_(std::move(shard_dir)), shard_(shard), signer_epoch_(signer_epoch),
+      : shard_dir_(std::move(shard_dir)),
+        shard_(shard),
+        signer_epoch_(signer_epoch),
         options_(std::move(options)) {}
   Status CatchUp(const PublicKey& key, const ShardScan& scan);
 

@@ -1,6 +1,7 @@
 #include "ledger/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "ledger/merkle.h"
 #include "ledger/testing/shard_util.h"
@@ -158,6 +159,27 @@ TEST_F(CheckpointTest, CorruptNewestCheckpointFallsBackToAnOlderOne) {
   CheckpointFile f = Newest();
   EXPECT_EQ(f.checkpoint.tree_size, 12u);
   EXPECT_EQ(f.checkpoint.event_root, LogRoot(12));
+}
+
+TEST_F(CheckpointTest, CheckpointPastTheEndOfTheLogRefusesOpen) {
+  {
+    auto w = testing::OpenTestWriter(ledger_, Options(1000));
+    ASSERT_TRUE(w.ok());
+    // 35 blocks of 8 x 64 KiB: the second segment starts at block 32.
+    for (int b = 0; b < 35; ++b) {
+      std::vector<std::string> events;
+      for (int i = 0; i < 8; ++i) events.push_back(EventFor(next_id_++, kEventBytesMax));
+      ASSERT_TRUE(w.value()->AppendAndWait(BatchOf(events)).status.ok());
+    }
+  }
+  auto segs = testing::SegmentPaths(ledger_.shard_dir);
+  ASSERT_EQ(segs.size(), 2u);
+  ASSERT_EQ(::unlink(segs[1].c_str()), 0);  // the log now ends at seq 248; signed up to 280
+  auto w = testing::OpenTestWriter(ledger_, Options(1000));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), Code::kDataLoss);
+  EXPECT_NE(w.status().message().find("past the end of the log"), std::string::npos);
+  EXPECT_EQ(Newest().checkpoint.tree_size, 280u);  // the evidence is still there
 }
 
 TEST_F(CheckpointTest, StateRootHookIsSignedIntoTheCheckpoint) {

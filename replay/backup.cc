@@ -156,8 +156,9 @@ Status CheckVerified(const Result<VerifyReport>& rep, const std::string& what) {
   if (!rep.ok()) return rep.status();
   if (rep.value().ok) return Status::Ok();
   for (const auto& s : rep.value().shards) {
-    if (!s.ok) return DataLoss(what + " does not verify: shard " + std::to_string(s.shard.value) +
-                               ": " + s.error);
+    if (!s.ok)
+      return DataLoss(what + " does not verify: shard " + std::to_string(s.shard.value) + ": " +
+                      s.error);
   }
   return DataLoss(what + " does not verify");
 }
@@ -175,8 +176,7 @@ Result<BackupReport> BackupLedger(const BackupOptions& o) {
                                    ShardDir(o.backup_dir, ShardId{s}), o.with_keys, &c));
   }
   for (const char* f : kPublicRootFiles) {
-    GL_RETURN_IF_ERROR(
-        c.CopyIfChanged(JoinPath(o.data_dir, f), JoinPath(o.backup_dir, f), 0644));
+    GL_RETURN_IF_ERROR(c.CopyIfChanged(JoinPath(o.data_dir, f), JoinPath(o.backup_dir, f), 0644));
   }
   for (const char* f : kSecretRootFiles) {
     if (o.with_keys && PathExists(JoinPath(o.data_dir, f))) {
@@ -220,8 +220,8 @@ Result<RestoreReport> RestoreLedger(const std::string& backup_dir, const std::st
     if (!cps.ok()) return cps.status();
     for (const auto& e : cps.value()) {
       GL_RETURN_IF_ERROR(EnsureDir(CheckpointDir(dst), 0755));
-      GL_RETURN_IF_ERROR(c.CopyOnce(
-          e.path, JoinPath(CheckpointDir(dst), CheckpointFileName(e.tree_size)), 0644));
+      GL_RETURN_IF_ERROR(
+          c.CopyOnce(e.path, JoinPath(CheckpointDir(dst), CheckpointFileName(e.tree_size)), 0644));
     }
     std::string key = JoinPath(src, "signing.key");
     if (PathExists(key)) GL_RETURN_IF_ERROR(c.CopyOnce(key, JoinPath(dst, "signing.key"), 0600));

@@ -2,8 +2,7 @@
 
 namespace giftledger {
 
-CheckpointAudit::CheckpointAudit(const std::string& shard_dir, ShardId shard,
-                                 const PublicKey& key)
+CheckpointAudit::CheckpointAudit(const std::string& shard_dir, ShardId shard, const PublicKey& key)
     : shard_(shard), key_(key) {
   auto list = ListCheckpoints(shard_dir);
   if (!list.ok()) {

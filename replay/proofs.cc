@@ -151,8 +151,8 @@ Result<nlohmann::json> ProveTx(const ProveTxOptions& o) {
     auto list = ListCheckpoints(dir);
     if (!list.ok()) return list.status();
     if (list->empty() || list->back().tree_size < last) {
-      return FailedPrecondition("no checkpoint covers seq " + std::to_string(last) +
-                                " of shard " + std::to_string(shard.value) + " yet");
+      return FailedPrecondition("no checkpoint covers seq " + std::to_string(last) + " of shard " +
+                                std::to_string(shard.value) + " yet");
     }
     size = list->back().tree_size;
   }
@@ -201,15 +201,15 @@ Result<nlohmann::json> ProveConsistency(const std::string& data_dir, ShardId sha
   if (!new_cp.ok()) return new_cp.status();
   std::vector<Hash32> proof;
   if (old_size != new_size) {
-    auto roots = RangeRoots(dir, shard, key, new_size,
-                            {ConsistencyProofRanges(old_size, new_size)});
+    auto roots =
+        RangeRoots(dir, shard, key, new_size, {ConsistencyProofRanges(old_size, new_size)});
     if (!roots.ok()) return roots.status();
     proof = std::move(roots.value()[0]);
   }
   if (!VerifyConsistency(old_size, new_size, old_cp->checkpoint.event_root,
                          new_cp->checkpoint.event_root, proof)) {
-    return DataLoss("checkpoints " + std::to_string(old_size) + " and " +
-                    std::to_string(new_size) + " of shard " + std::to_string(shard.value) +
+    return DataLoss("checkpoints " + std::to_string(old_size) + " and " + std::to_string(new_size) +
+                    " of shard " + std::to_string(shard.value) +
                     " are not consistent with each other and the log");
   }
   return json{{"type", kConsistencyProofType},
@@ -274,8 +274,7 @@ bool GetCheckpoint(const Manifest& m, const json& j, const char* field, uint64_t
   std::string bytes;
   if (!GetHexBytes(j, field, &bytes, why)) return false;
   auto c = DecodeCheckpoint(bytes);
-  Status st = c.ok() ? CheckCheckpoint(c.value(), ShardId{uint32_t(shard)},
-                                       m.public_keys[shard])
+  Status st = c.ok() ? CheckCheckpoint(c.value(), ShardId{uint32_t(shard)}, m.public_keys[shard])
                      : c.status();
   if (!st.ok()) {
     *why = std::string(field) + ": " + st.message();

@@ -3,9 +3,8 @@
 // public keys only. JSON formats and algorithms: docs/proofs.md.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -23,9 +22,9 @@ inline constexpr size_t kProofEntriesMax = 1024;
 
 struct ProveTxOptions {
   std::string data_dir;
-  std::string tx_id;                     // 16 bytes
-  std::optional<uint32_t> shard;         // search only this shard
-  std::optional<uint64_t> checkpoint;    // tree size; newest covering one when absent
+  std::string tx_id;                   // 16 bytes
+  std::optional<uint32_t> shard;       // search only this shard
+  std::optional<uint64_t> checkpoint;  // tree size; newest covering one when absent
 };
 
 // NOT_FOUND: tx or checkpoint absent; FAILED_PRECONDITION: no checkpoint

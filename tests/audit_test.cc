@@ -49,7 +49,8 @@ class TamperTest : public ::testing::Test {
     uint64_t id = first_id;
     for (int b = 0; b < kBlocks; ++b) {
       std::vector<std::string> events;
-      for (uint32_t i = 0; i < kEventsPerBlock; ++i) events.push_back(EventFor(id++, kBigEventBytes));
+      for (uint32_t i = 0; i < kEventsPerBlock; ++i)
+        events.push_back(EventFor(id++, kBigEventBytes));
       ASSERT_TRUE(w.value()->AppendAndWait(BatchOf(events)).status.ok());
     }
     ASSERT_TRUE(w.value()->Close().ok());
@@ -270,8 +271,7 @@ TEST_F(ProofTest, InclusionProofAgainstAnOlderCheckpointVerifies) {
 TEST_F(ProofTest, InclusionProofRejectedAfterAnyChange) {
   nlohmann::json good = Prove(txs_[txs_.size() / 2]);
   ASSERT_TRUE(VerifyProof(manifest_, good).ok);
-  auto expect_rejected = [&](const std::function<void(nlohmann::json&)>& change,
-                             const char* what) {
+  auto expect_rejected = [&](const std::function<void(nlohmann::json&)>& change, const char* what) {
     nlohmann::json p = good;
     change(p);
     ProofVerdict v = VerifyProof(manifest_, p);
@@ -282,16 +282,21 @@ TEST_F(ProofTest, InclusionProofRejectedAfterAnyChange) {
   }
   auto& e0 = good["entries"][0];
   for (size_t at = 0; at < e0["event"].get<std::string>().size(); at += 5) {
-    expect_rejected([&](nlohmann::json& p) { FlipHex(p["entries"][0]["event"], at); }, "event byte");
+    expect_rejected([&](nlohmann::json& p) { FlipHex(p["entries"][0]["event"], at); },
+                    "event byte");
   }
   for (size_t k = 0; k < e0["audit_path"].size(); ++k) {
     expect_rejected([&](nlohmann::json& p) { FlipHex(p["entries"][0]["audit_path"][k], 9 + k); },
                     "path hash");
   }
-  expect_rejected([](nlohmann::json& p) { p["entries"][0]["audit_path"].erase(0); }, "shorter path");
+  expect_rejected([](nlohmann::json& p) { p["entries"][0]["audit_path"].erase(0); },
+                  "shorter path");
   expect_rejected([](nlohmann::json& p) { FlipHex(p["tx_id"], 4); }, "tx id");
-  expect_rejected([](nlohmann::json& p) { p["entries"][0]["seq"] = p["entries"][0]["seq"].get<uint64_t>() + 1; },
-                  "seq");
+  expect_rejected(
+      [](nlohmann::json& p) {
+        p["entries"][0]["seq"] = p["entries"][0]["seq"].get<uint64_t>() + 1;
+      },
+      "seq");
   expect_rejected([](nlohmann::json& p) { p["shard"] = 1; }, "shard");
   expect_rejected([](nlohmann::json& p) { p["entries"] = nlohmann::json::array(); }, "no entries");
   expect_rejected([](nlohmann::json& p) { p["type"] = "giftledger.inclusion.v0"; }, "type");
@@ -306,8 +311,8 @@ TEST_F(ProofTest, ConsistencyProofsBetweenAllCheckpointsVerifyAndRejectChanges) 
   ASSERT_TRUE(cps.ok() && cps->size() >= 4);
   for (size_t a = 0; a < cps->size(); ++a) {
     for (size_t b = a; b < cps->size(); ++b) {
-      auto p = ProveConsistency(ledger_.dir, ShardId{0}, cps->at(a).tree_size,
-                                cps->at(b).tree_size);
+      auto p =
+          ProveConsistency(ledger_.dir, ShardId{0}, cps->at(a).tree_size, cps->at(b).tree_size);
       ASSERT_TRUE(p.ok()) << p.status().ToString();
       ProofVerdict v = VerifyProof(manifest_, p.value());
       ASSERT_TRUE(v.ok) << v.reason;

@@ -2,6 +2,8 @@
 // checkpoints they cover; a restored ledger verifies, holds the same events
 // and can be written again. A damaged backup is refused; nothing is
 // overwritten.
+#include "replay/backup.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include "ledger/manifest.h"
 #include "ledger/testing/shard_util.h"
 #include "ledger/testing/temp_dir.h"
-#include "replay/backup.h"
 
 namespace giftledger {
 namespace {
@@ -80,8 +81,8 @@ TEST_F(BackupTest, RestoredLedgerHasTheSameEventsAndCanBeWrittenAgain) {
   EXPECT_EQ(r->verify.events, 2 * kBlocksPerSegment * kEventsPerBlock);
 
   auto original = testing::ReadAllEvents(ledger_.shard_dir, ShardId{0}, ledger_.public_key());
-  auto copy = testing::ReadAllEvents(ShardDir(restored, ShardId{0}), ShardId{0},
-                                     ledger_.public_key());
+  auto copy =
+      testing::ReadAllEvents(ShardDir(restored, ShardId{0}), ShardId{0}, ledger_.public_key());
   ASSERT_TRUE(original.ok() && copy.ok());
   ASSERT_EQ(copy->size(), r->verify.events);
   EXPECT_TRUE(std::equal(copy->begin(), copy->end(), original->begin()));
@@ -98,8 +99,8 @@ TEST_F(BackupTest, RestoredLedgerHasTheSameEventsAndCanBeWrittenAgain) {
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.first_seq.value, r->verify.events + 1);
   ASSERT_TRUE(w.value()->Close().ok());
-  auto scan = testing::VerifyShardFully(ShardDir(restored, ShardId{0}), ShardId{0},
-                                        ledger_.public_key());
+  auto scan =
+      testing::VerifyShardFully(ShardDir(restored, ShardId{0}), ShardId{0}, ledger_.public_key());
   EXPECT_TRUE(scan.ok()) << scan.status().ToString();
 }
 
@@ -122,8 +123,7 @@ TEST_F(BackupTest, RefusesAnotherLedgersBackupAndANonEmptyRestoreTarget) {
   Backup();
   testing::TempDir other_dir;
   testing::TestLedger other = testing::FormatTestLedger(other_dir.Sub("ledger"));
-  EXPECT_EQ(BackupLedger({other.dir, backup_, false}).status().code(),
-            Code::kFailedPrecondition);
+  EXPECT_EQ(BackupLedger({other.dir, backup_, false}).status().code(), Code::kFailedPrecondition);
   EXPECT_EQ(RestoreLedger(backup_, ledger_.dir).status().code(), Code::kAlreadyExists);
 }
 

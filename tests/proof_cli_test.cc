@@ -80,8 +80,8 @@ class ProofCliTest : public ::testing::Test {
 TEST_F(ProofCliTest, InclusionProofFileVerifiesAndAForgedOneExitsOne) {
   std::string proof = tmp_.Sub("proof.json"), out = tmp_.Sub("out");
   // tx of block 5, event 2 (seq 18)
-  ASSERT_EQ(Run({"prove", "--data", ledger_.dir, "--tx", "15151515151515151515151515151502"},
-                proof), 0);
+  ASSERT_EQ(
+      Run({"prove", "--data", ledger_.dir, "--tx", "15151515151515151515151515151502"}, proof), 0);
   auto text = ReadSmallFile(proof, 1 << 20);
   ASSERT_TRUE(text.ok());
   nlohmann::json p = nlohmann::json::parse(text.value());
@@ -103,8 +103,8 @@ TEST_F(ProofCliTest, InclusionProofFileVerifiesAndAForgedOneExitsOne) {
 
 TEST_F(ProofCliTest, ConsistencyProofFileVerifies) {
   std::string proof = tmp_.Sub("proof.json"), out = tmp_.Sub("out");
-  ASSERT_EQ(Run({"prove", "--data", ledger_.dir, "--shard", "0", "--consistency", "12", "30"},
-                proof), 0);
+  ASSERT_EQ(
+      Run({"prove", "--data", ledger_.dir, "--shard", "0", "--consistency", "12", "30"}, proof), 0);
   EXPECT_EQ(Run({"verify-proof", "--manifest", Manifest(), proof}, out), 0);
 }
 

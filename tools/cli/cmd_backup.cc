@@ -1,8 +1,7 @@
 // giftledger backup: incremental, verified copy of a ledger's sealed
 // segments, checkpoints and manifest (docs/operations.md).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "replay/backup.h"
 #include "tools/cli/commands.h"
@@ -12,8 +11,9 @@ namespace giftledger::cli {
 
 void RegisterBackup(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
-      "backup", "Copy sealed segments, checkpoints and the manifest to DIR2 (only new files), "
-                "verifying each copy and the backup");
+      "backup",
+      "Copy sealed segments, checkpoints and the manifest to DIR2 (only new files), "
+      "verifying each copy and the backup");
   struct Opts {
     BackupOptions b;
     bool json = false;
@@ -41,12 +41,12 @@ void RegisterBackup(CLI::App& app, int* exit_code) {
                        {"checkpoints", r->verify.checkpoints}};
       std::printf("%s\n", j.dump(2).c_str());
     } else {
-      std::printf("backup %s: %llu files copied (%s), %llu already there; verified %llu events, "
-                  "%llu checkpoints\n",
-                  o->b.backup_dir.c_str(), (unsigned long long)r->files_copied,
-                  HumanBytes(r->bytes_copied).c_str(), (unsigned long long)r->files_present,
-                  (unsigned long long)r->verify.events,
-                  (unsigned long long)r->verify.checkpoints);
+      std::printf(
+          "backup %s: %llu files copied (%s), %llu already there; verified %llu events, "
+          "%llu checkpoints\n",
+          o->b.backup_dir.c_str(), (unsigned long long)r->files_copied,
+          HumanBytes(r->bytes_copied).c_str(), (unsigned long long)r->files_present,
+          (unsigned long long)r->verify.events, (unsigned long long)r->verify.checkpoints);
     }
     *exit_code = kExitOk;
   });

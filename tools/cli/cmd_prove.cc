@@ -60,8 +60,9 @@ int RunProve(const ProveOpts& o) {
 
 void RegisterProve(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
-      "prove", "Inclusion proof of a tx in a signed checkpoint, or consistency proof between two "
-               "checkpoints (JSON on stdout; docs/proofs.md)");
+      "prove",
+      "Inclusion proof of a tx in a signed checkpoint, or consistency proof between two "
+      "checkpoints (JSON on stdout; docs/proofs.md)");
   auto o = std::make_shared<ProveOpts>();
   cmd->add_option("--data", o->data, "Ledger data directory")->required();
   cmd->add_option("--tx", o->tx, "Tx id (32 hex digits): prove its events' inclusion");

@@ -1,8 +1,7 @@
 // giftledger restore: verify a backup and lay it out as a ledger; state then
 // comes from replay when the shards start (docs/operations.md).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "replay/backup.h"
 #include "tools/cli/commands.h"
@@ -19,8 +18,7 @@ void RegisterRestore(CLI::App& app, int* exit_code) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--from", o->from, "Backup directory written by `giftledger backup`")
-      ->required();
+  cmd->add_option("--from", o->from, "Backup directory written by `giftledger backup`")->required();
   cmd->add_option("--data", o->data, "New ledger data directory (absent or empty)")->required();
   cmd->add_flag("--json", o->json, "One JSON object on stdout");
   cmd->callback([o, exit_code] {

@@ -1,10 +1,9 @@
 // giftledger verify-proof: checks an inclusion or consistency proof with the
 // manifest's public keys only (no data directory, no secrets).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "ledger/file.h"
 #include "ledger/manifest.h"
@@ -40,7 +39,10 @@ int RunVerifyProof(const VerifyProofOpts& o) {
                                         : VerifyProof(m.value(), proof);
   if (o.json) {
     nlohmann::json j{{"ok", v.ok}};
-    if (v.ok) j["summary"] = v.summary; else j["reason"] = v.reason;
+    if (v.ok)
+      j["summary"] = v.summary;
+    else
+      j["reason"] = v.reason;
     std::printf("%s\n", j.dump(2).c_str());
   } else if (v.ok) {
     std::printf("proof valid: %s\n", v.summary.c_str());
@@ -53,8 +55,8 @@ int RunVerifyProof(const VerifyProofOpts& o) {
 }  // namespace
 
 void RegisterVerifyProof(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand(
-      "verify-proof", "Check a proof from `prove` with the manifest's public keys only");
+  auto* cmd = app.add_subcommand("verify-proof",
+                                 "Check a proof from `prove` with the manifest's public keys only");
   auto o = std::make_shared<VerifyProofOpts>();
   cmd->add_option("--manifest", o->manifest, "manifest.json of the ledger (public keys)")
       ->required();
