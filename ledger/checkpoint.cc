@@ -1,7 +1,9 @@
 #include "ledger/checkpoint.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -176,6 +178,23 @@ Result<std::vector<CheckpointEntry>> ListCheckpoints(const std::string& shard_di
   return out;
 }
 
+Result<std::vector<std::string>> ListLostCheckpoints(const std::string& shard_dir) {
+  std::vector<std::string> out;
+  std::string dir = CheckpointDir(shard_dir);
+  if (!PathExists(dir)) return out;
+  auto names = ListDir(dir);
+  if (!names.ok()) return names.status();
+  const std::string suffix = kLostCheckpointSuffix;
+  for (const auto& n : names.value()) {
+    if (n.size() > suffix.size() &&
+        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      out.push_back(JoinPath(dir, n));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(const std::string& shard_dir,
                                                          ShardId shard, const SigningKey& key,
                                                          uint32_t signer_epoch,
@@ -196,13 +215,18 @@ Status Checkpointer::CatchUp(const PublicKey& key, const ShardScan& scan) {
   if (!list.ok()) return list.status();
   for (auto it = list->rbegin(); it != list->rend(); ++it) {
     if (it->tree_size > log_size) {
-      // The shard signed events the log no longer has: a lost or cut
-      // segment, never a crash (checkpoints cover durable blocks only).
-      // Writing on would reuse those seqs and overwrite the evidence.
-      return DataLoss("shard " + std::to_string(shard_.value) + ": checkpoint " + it->path +
-                      " covers seq " + std::to_string(it->tree_size) +
-                      " past the end of the log (seq " + std::to_string(log_size) +
-                      "): signed events are missing");
+      // The shard signed events the log no longer has (a lost segment, or
+      // durable blocks recovery had to cut). The file is kept, renamed, so
+      // that new checkpoints never overwrite it and verify keeps failing.
+      spdlog::error(
+          "shard {}: checkpoint {} covers seq {} past the end of the log (seq {}): "
+          "signed events are missing; set aside as {}{}",
+          shard_.value, it->path, it->tree_size, log_size, it->path, kLostCheckpointSuffix);
+      std::string lost = it->path + kLostCheckpointSuffix;
+      if (::rename(it->path.c_str(), lost.c_str()) != 0)
+        return ErrnoStatus("rename " + lost, errno);
+      GL_RETURN_IF_ERROR(FileSystem::Default()->SyncDir(CheckpointDir(shard_dir_)));
+      continue;
     }
     auto f = ReadCheckpointFile(it->path);
     Status st = f.ok() ? CheckCheckpoint(f->checkpoint, shard_, key) : f.status();

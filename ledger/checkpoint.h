@@ -85,6 +85,11 @@ struct CheckpointEntry {
 // Checkpoint files of a shard by tree size; empty when there are none.
 Result<std::vector<CheckpointEntry>> ListCheckpoints(const std::string& shard_dir);
 
+// A checkpoint found past the end of the log at open is renamed with this
+// suffix: kept as evidence, never overwritten, and reported by verify.
+inline constexpr char kLostCheckpointSuffix[] = ".lost";
+Result<std::vector<std::string>> ListLostCheckpoints(const std::string& shard_dir);
+
 struct CheckpointOptions {
   bool enabled = true;
   // A checkpoint is due after this many durable blocks or this long after
@@ -104,8 +109,9 @@ class Checkpointer {
   // Rebuilds the tree up to the end of the recovered log: from the newest
   // usable checkpoint, hashing only the events after it (from seq 1 when
   // none is usable), and writes a checkpoint when that covered anything new.
-  // DATA_LOSS when a checkpoint lies past the end of the log or the newest
-  // one does not link to it: the log lost events the shard signed.
+  // A checkpoint past the end of the log (the log lost events the shard
+  // signed) is set aside (kLostCheckpointSuffix) with an error logged;
+  // DATA_LOSS when the newest usable one does not link to the log.
   static Result<std::unique_ptr<Checkpointer>> Open(const std::string& shard_dir, ShardId shard,
                                                     const SigningKey& key, uint32_t signer_epoch,
                                                     const ShardScan& scan,

@@ -161,7 +161,7 @@ TEST_F(CheckpointTest, CorruptNewestCheckpointFallsBackToAnOlderOne) {
   EXPECT_EQ(f.checkpoint.event_root, LogRoot(12));
 }
 
-TEST_F(CheckpointTest, CheckpointPastTheEndOfTheLogRefusesOpen) {
+TEST_F(CheckpointTest, CheckpointPastTheEndOfTheLogIsSetAsideNotOverwritten) {
   {
     auto w = testing::OpenTestWriter(ledger_, Options(1000));
     ASSERT_TRUE(w.ok());
@@ -176,10 +176,17 @@ TEST_F(CheckpointTest, CheckpointPastTheEndOfTheLogRefusesOpen) {
   ASSERT_EQ(segs.size(), 2u);
   ASSERT_EQ(::unlink(segs[1].c_str()), 0);  // the log now ends at seq 248; signed up to 280
   auto w = testing::OpenTestWriter(ledger_, Options(1000));
-  ASSERT_FALSE(w.ok());
-  EXPECT_EQ(w.status().code(), Code::kDataLoss);
-  EXPECT_NE(w.status().message().find("past the end of the log"), std::string::npos);
-  EXPECT_EQ(Newest().checkpoint.tree_size, 280u);  // the evidence is still there
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  AppendBlocks(*w.value(), 5, 8);  // seqs 249..288 again, with other events
+  ASSERT_TRUE(w.value()->Close().ok());
+  auto lost = ListLostCheckpoints(ledger_.shard_dir);
+  ASSERT_TRUE(lost.ok());
+  ASSERT_EQ(lost->size(), 1u);
+  auto f = ReadCheckpointFile(lost->at(0));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->checkpoint.tree_size, 280u);  // the evidence, intact
+  EXPECT_EQ(Newest().checkpoint.tree_size, 288u);
+  EXPECT_EQ(Newest().checkpoint.event_root, LogRoot(288));
 }
 
 TEST_F(CheckpointTest, StateRootHookIsSignedIntoTheCheckpoint) {

@@ -10,6 +10,16 @@ CheckpointAudit::CheckpointAudit(const std::string& shard_dir, ShardId shard, co
     return;
   }
   entries_ = std::move(list.value());
+  auto lost = ListLostCheckpoints(shard_dir);
+  if (!lost.ok()) {
+    failure_ = {CheckpointDir(shard_dir), 0, Seq{}, lost.status().message()};
+  } else if (!lost->empty()) {
+    auto f = ReadCheckpointFile(lost->front());
+    Seq seq{f.ok() ? f->checkpoint.tree_size : 0};
+    failure_ = {lost->front(), 0, seq,
+                "checkpoint: set aside at open because it lay past the end of the log: the "
+                "log lost events the shard had signed"};
+  }
 }
 
 void CheckpointAudit::Fail(const CheckpointEntry& e, const std::string& reason) {

@@ -27,6 +27,7 @@ class CheckpointAudit {
 
   // Nothing to compare: the verifier then skips building the tree.
   bool empty() const { return entries_.empty(); }
+  // A set-aside (".lost") checkpoint makes the shard fail from the start.
   bool ok() const { return failure_.reason.empty(); }
   // The first failure: segment = checkpoint file, seq = its tree size.
   const ScanFailure& failure() const { return failure_; }

@@ -164,6 +164,16 @@ TEST_F(TamperTest, DeletedLastSegmentIsCaughtByTheCheckpoints) {
   EXPECT_NE(r.failure.reason.find("past the end of the log"), std::string::npos)
       << r.failure.reason;
   EXPECT_GT(r.failure.seq.value, r.events);
+
+  // A writer opening the shorter log sets the checkpoint aside and carries
+  // on; verify keeps naming it.
+  auto w = Writer::Open(shard_dir_, ShardId{0}, ledger_->key, testing::SmallSegmentOptions());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE(w.value()->Close().ok());
+  r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.failure.segment.ends_with(".ckpt.lost")) << r.failure.segment;
+  EXPECT_GT(r.failure.seq.value, r.events);
 }
 
 TEST_F(TamperTest, SegmentSignedByAnotherKeyIsFoundAtItsStart) {
