@@ -143,7 +143,7 @@ Status CheckBlockSignature(const BlockView& b, const PublicKey& key) {
   return Status::Ok();
 }
 
-Status CheckBlockBody(const BlockView& b) {
+Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out) {
   std::vector<std::string_view> events;
   events.reserve(b.header.event_count);
   uint64_t off = 0;
@@ -160,6 +160,7 @@ Status CheckBlockBody(const BlockView& b) {
   if (off != b.header.body_bytes) return DataLoss("event framing does not fill body");
   std::vector<Hash32> leaves(events.size());
   LeafHashes(events.data(), events.size(), leaves.data());
+  if (leaves_out != nullptr) *leaves_out = leaves;
   if (MerkleRootInPlace(&leaves) != b.header.merkle_root) return DataLoss("merkle root mismatch");
   return Status::Ok();
 }

@@ -90,6 +90,8 @@ class BlockEncoder {
   void Add(const EventBatch& batch);
   bool empty() const { return leaves_.empty(); }
   uint32_t event_count() const { return uint32_t(leaves_.size()); }
+  // Leaf hashes added so far (Finish consumes them).
+  const std::vector<Hash32>& leaves() const { return leaves_; }
   // Seals: header fields other than count/body/root come from `h`.
   // Returns the encoded block and sets *hash to its block hash.
   std::string Finish(BlockHeader h, const SigningKey& key, Hash32* hash, BlockHeader* out_header);
@@ -115,8 +117,10 @@ Status ParseBlock(const uint8_t* p, uint64_t avail_bytes, BlockView* out);
 // Stored block hash equals BLAKE2b-256 of the header.
 Status CheckBlockHash(const BlockView& b);
 Status CheckBlockSignature(const BlockView& b, const PublicKey& key);
-// Event framing adds up to body_bytes and the Merkle root matches.
-Status CheckBlockBody(const BlockView& b);
+// Event framing adds up to body_bytes and the Merkle root matches. When
+// leaves_out is given it receives the events' leaf hashes (the shard tree of
+// docs/proofs.md is built from them without hashing the events again).
+Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out = nullptr);
 // Calls fn(seq, event) for every event; assumes CheckBlockBody passed.
 void ForEachEvent(const BlockView& b, const std::function<void(Seq, std::string_view)>& fn);
 

@@ -17,14 +17,14 @@ std::string Where(ShardId shard, const std::string& path, uint64_t offset, Seq s
 
 // Full check of one block against what the chain expects next.
 Status CheckNextBlock(const BlockView& b, const ShardScan& s, const PublicKey& key,
-                      bool check_body) {
+                      bool check_body, std::vector<Hash32>* leaves) {
   if (b.header.shard != s.shard) return DataLoss("block belongs to another shard");
   if (b.header.first_seq != s.next_seq) return DataLoss("seq gap or overlap");
   if (b.header.prev_block_hash != s.last_block_hash) return DataLoss("chain link broken");
   if (b.header.ledger_time_us < s.last_ledger_time_us) return DataLoss("ledger time went back");
   GL_RETURN_IF_ERROR(CheckBlockHash(b));
   GL_RETURN_IF_ERROR(CheckBlockSignature(b, key));
-  if (check_body) GL_RETURN_IF_ERROR(CheckBlockBody(b));
+  if (check_body) GL_RETURN_IF_ERROR(CheckBlockBody(b, leaves));
   return Status::Ok();
 }
 
@@ -90,11 +90,13 @@ SegmentScanEnd WalkSegment(const MappedFile& f, uint32_t seg_index, bool check_b
   SegmentState& seg = s->segments[seg_index];
   const uint8_t* p = f.data();
   uint64_t off = 0, last_index_off = 0;
+  std::vector<Hash32> leaves;
+  std::vector<Hash32>* want_leaves = check_body && opt.on_block ? &leaves : nullptr;
   while (off < f.size()) {
     if (IsZeroHeader(p + off, f.size() - off)) break;
     BlockView b;
     Status st = ParseBlock(p + off, f.size() - off, &b);
-    if (st.ok()) st = CheckNextBlock(b, *s, key, check_body);
+    if (st.ok()) st = CheckNextBlock(b, *s, key, check_body, want_leaves);
     if (!st.ok()) {
       seg.data_bytes = off;
       return {true, off, st.message()};
@@ -103,6 +105,7 @@ SegmentScanEnd WalkSegment(const MappedFile& f, uint32_t seg_index, bool check_b
       s->index.push_back({b.header.first_seq, seg_index, off});
       last_index_off = off;
     }
+    if (want_leaves != nullptr) opt.on_block(b, leaves);
     s->next_seq = Seq{b.header.last_seq().value + 1};
     s->last_block_hash = b.stored_hash;
     s->last_ledger_time_us = b.header.ledger_time_us;

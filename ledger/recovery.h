@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/block.h"
 #include "ledger/file.h"
 #include "ledger/status.h"
 #include "ledger/types.h"
@@ -67,6 +68,9 @@ struct ScanOptions {
   std::function<void(uint64_t bytes)> progress;
   // Filled when the scan returns DATA_LOSS; may be null.
   ScanFailure* failure = nullptr;
+  // Called, in log order, for every block whose body was checked (all of
+  // them with check_all_bodies), with the events' leaf hashes. May be empty.
+  std::function<void(const BlockView& block, const std::vector<Hash32>& leaves)> on_block;
 };
 
 // Read-only scan. DATA_LOSS names shard, segment file, offset and reason.

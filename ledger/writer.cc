@@ -77,6 +77,12 @@ Result<std::unique_ptr<Writer>> Writer::Open(const std::string& shard_dir, Shard
   w->last_time_us_ = w->recovered_.last_ledger_time_us;
   w->durable_next_seq_ = w->next_seq_.value;
   GL_RETURN_IF_ERROR(w->OpenTail());
+  if (w->options_.checkpoints.enabled) {
+    auto cp = Checkpointer::Open(w->shard_dir_, shard, w->key_, w->options_.signer_epoch,
+                                 w->recovered_, w->options_.checkpoints);
+    if (!cp.ok()) return cp.status();
+    w->checkpointer_ = std::move(cp.value());
+  }
   w->sealer_ = std::thread([p = w.get()] { p->SealerLoop(); });
   w->syncer_ = std::thread([p = w.get()] { p->SyncerLoop(); });
   return w;
@@ -116,6 +122,7 @@ Status Writer::Close() {
   if (sealer_.joinable()) sealer_.join();
   if (syncer_.joinable()) syncer_.join();
   closed_ = true;
+  MaybeCheckpoint(/*force=*/true);
   Status st = health();
   if (segment_) {
     Status c = segment_->Close();
@@ -223,8 +230,10 @@ Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
   h.prev_block_hash = last_hash_;
   h.durable_seq = Seq{durable_next_seq_.load() - 1};
   Sealed out;
+  if (checkpointer_) out.leaves = encoder_.leaves();
   Hash32 hash;
   out.bytes = encoder_.Finish(h, key_, &hash, &out.header);
+  out.hash = hash;
   uint64_t seq = next_seq_.value;
   for (auto& r : requests) {
     r.first_seq = Seq{seq};
@@ -244,8 +253,20 @@ void Writer::SyncerLoop() {
     SpinWhileEmpty(sealed_count_);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      sealed_cv_.wait(lock, [&] { return !sealed_.empty() || sealer_done_; });
-      if (sealed_.empty()) return;
+      auto ready = [&] { return !sealed_.empty() || sealer_done_; };
+      // Wake for the checkpoint time rule even when no block arrives.
+      auto deadline = checkpointer_ ? checkpointer_->NextDeadline() : std::nullopt;
+      if (deadline) {
+        sealed_cv_.wait_until(lock, *deadline, ready);
+      } else {
+        sealed_cv_.wait(lock, ready);
+      }
+      if (sealed_.empty()) {
+        if (sealer_done_) return;
+        lock.unlock();
+        MaybeCheckpoint(/*force=*/false);
+        continue;
+      }
       while (!sealed_.empty()) {
         group.push_back(std::move(sealed_.front()));
         sealed_.pop_front();
@@ -260,7 +281,25 @@ void Writer::SyncerLoop() {
       st = health();
     }
     for (auto& b : group) Complete(b.requests, st, b.header.ledger_time_us);
+    if (st.ok() && checkpointer_) {
+      for (auto& b : group) checkpointer_->AddDurableBlock(b.header, b.hash, b.leaves.data());
+      MaybeCheckpoint(/*force=*/false);
+    }
   }
+}
+
+// A checkpoint covers durable blocks only, so a failed write of one leaves
+// the log intact: warn and try again at the next interval.
+void Writer::MaybeCheckpoint(bool force) {
+  if (!checkpointer_ || !checkpointer_->Due(force)) return;
+  Status st = checkpointer_->Write(key_);
+  if (!st.ok()) {
+    spdlog::warn("shard {}: checkpoint at seq {} not written: {}", shard_.value,
+                 checkpointer_->tree_size(), st.ToString());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.checkpoints++;
 }
 
 // One write per segment touched and one fdatasync for the whole group.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ledger/block.h"
+#include "ledger/checkpoint.h"
 #include "ledger/crypto.h"
 #include "ledger/file.h"
 #include "ledger/metrics.h"
@@ -42,6 +43,9 @@ struct WriterOptions {
   // duration of each group in microseconds, events of each block.
   Histogram* fsync_us = nullptr;
   Histogram* block_events = nullptr;
+  // Signed checkpoints of the shard tree (docs/proofs.md), written by the
+  // syncer thread after durable blocks.
+  CheckpointOptions checkpoints;
 };
 
 struct AppendOutcome {
@@ -58,6 +62,7 @@ struct WriterStats {
   uint64_t bytes = 0;
   uint64_t segments_rolled = 0;
   uint64_t fsync_ns_total = 0;
+  uint64_t checkpoints = 0;
 };
 
 class Writer {
@@ -93,6 +98,8 @@ class Writer {
   struct Sealed {
     std::string bytes;
     BlockHeader header;
+    Hash32 hash{};
+    std::vector<Hash32> leaves;  // for the checkpointer (empty when off)
     std::vector<Request> requests;
   };
 
@@ -104,6 +111,8 @@ class Writer {
   Sealed SealBlock(std::vector<Request> requests);
   Status WriteGroup(std::vector<Sealed>& group);
   Status RollSegment(Seq next_first_seq);
+  // Writes a checkpoint when one is due (or `force` and anything is new).
+  void MaybeCheckpoint(bool force);
   void Fail(const Status& st);
   static void Complete(std::vector<Request>& reqs, const Status& st, int64_t time_us);
 
@@ -123,6 +132,7 @@ class Writer {
   std::unique_ptr<WritableFile> segment_;
   std::string segment_path_;
   uint64_t segment_offset_ = 0;
+  std::unique_ptr<Checkpointer> checkpointer_;  // null when checkpoints are off
 
   mutable std::mutex mu_;
   std::condition_variable pending_cv_;  // sealer waits for requests

@@ -8,6 +8,7 @@
 
 #include "ledger/crypto.h"
 #include "ledger/segment.h"
+#include "replay/checkpoint_audit.h"
 
 namespace giftledger {
 namespace {
@@ -31,7 +32,14 @@ ShardVerifyReport VerifyShard(const std::string& data_dir, const Manifest& m, Sh
   opt.check_all_bodies = true;
   opt.progress = progress;
   opt.failure = &r.failure;
-  auto scan = ScanShard(ShardDir(data_dir, shard), shard, m.public_keys[shard.value], opt);
+  std::string shard_dir = ShardDir(data_dir, shard);
+  CheckpointAudit audit(shard_dir, shard, m.public_keys[shard.value]);
+  if (!audit.empty()) {
+    opt.on_block = [&audit](const BlockView& b, const std::vector<Hash32>& leaves) {
+      audit.OnBlock(b, leaves);
+    };
+  }
+  auto scan = ScanShard(shard_dir, shard, m.public_keys[shard.value], opt);
   if (!scan.ok()) {
     r.error = scan.status().message();
     if (r.failure.segment.empty()) r.failure.reason = scan.status().message();
@@ -49,6 +57,14 @@ ShardVerifyReport VerifyShard(const std::string& data_dir, const Manifest& m, Sh
     r.failure = {seg.path, scan->torn_offset, scan->next_seq, "torn tail: " + scan->torn_reason};
     r.error = "torn tail at shard " + std::to_string(shard.value) + ", segment " + seg.path +
               ", offset " + std::to_string(scan->torn_offset) + " (" + scan->torn_reason + ")";
+    return r;
+  }
+  audit.Finish();
+  r.checkpoints = audit.matched();
+  if (!audit.ok()) {
+    r.failure = audit.failure();
+    r.error = "shard " + std::to_string(shard.value) + ", " + r.failure.segment + " (seq " +
+              std::to_string(r.failure.seq.value) + "): " + r.failure.reason;
     return r;
   }
   r.ok = true;
@@ -93,6 +109,7 @@ Result<VerifyReport> VerifyLedger(const std::string& data_dir,
     rep.blocks += s.blocks;
     rep.events += s.events;
     rep.bytes += s.bytes;
+    rep.checkpoints += s.checkpoints;
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;

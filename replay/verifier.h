@@ -1,6 +1,8 @@
 // The auditor's full check of a ledger: every block of every shard is read
 // and checked (magic, sizes, seq continuity, chain, Merkle root, block hash,
-// Ed25519 signature against the manifest's public key). Needs no secrets.
+// Ed25519 signature against the manifest's public key) and every signed
+// checkpoint against the shard tree rebuilt from the log (docs/proofs.md).
+// Needs no secrets.
 #pragma once
 
 #include <functional>
@@ -19,6 +21,7 @@ struct ShardVerifyReport {
   uint64_t events = 0;
   uint64_t bytes = 0;
   Seq last_seq;
+  uint64_t checkpoints = 0;  // checkpoints that matched the log
   bool torn_tail = false;
   std::string error;    // empty when ok
   ScanFailure failure;  // where, when !ok
@@ -30,6 +33,7 @@ struct VerifyReport {
   uint64_t blocks = 0;
   uint64_t events = 0;
   uint64_t bytes = 0;
+  uint64_t checkpoints = 0;
   double seconds = 0;
   std::vector<ShardVerifyReport> shards;
 };

@@ -18,13 +18,14 @@ nlohmann::json ToJson(const VerifyReport& r) {
   j["blocks"] = r.blocks;
   j["events"] = r.events;
   j["bytes"] = r.bytes;
+  j["checkpoints"] = r.checkpoints;
   j["seconds"] = r.seconds;
   j["events_per_s"] = r.seconds > 0 ? double(r.events) / r.seconds : 0.0;
   j["shards"] = nlohmann::json::array();
   for (const auto& s : r.shards) {
     nlohmann::json js{{"shard", s.shard.value}, {"ok", s.ok},         {"blocks", s.blocks},
                       {"events", s.events},     {"last_seq", s.last_seq.value},
-                      {"torn_tail", s.torn_tail}};
+                      {"checkpoints", s.checkpoints}, {"torn_tail", s.torn_tail}};
     if (!s.ok) {
       js["error"] = s.error;
       js["segment"] = s.failure.segment;
@@ -40,9 +41,9 @@ nlohmann::json ToJson(const VerifyReport& r) {
 void PrintHuman(const VerifyReport& r) {
   for (const auto& s : r.shards) {
     if (s.ok) {
-      std::printf("shard %u: ok  %llu blocks, %llu events, last seq %llu\n", s.shard.value,
-                  (unsigned long long)s.blocks, (unsigned long long)s.events,
-                  (unsigned long long)s.last_seq.value);
+      std::printf("shard %u: ok  %llu blocks, %llu events, last seq %llu, %llu checkpoints\n",
+                  s.shard.value, (unsigned long long)s.blocks, (unsigned long long)s.events,
+                  (unsigned long long)s.last_seq.value, (unsigned long long)s.checkpoints);
     } else {
       std::printf("shard %u: FAILED at segment %s, offset %llu, seq %llu: %s\n", s.shard.value,
                   s.failure.segment.c_str(), (unsigned long long)s.failure.offset,
@@ -60,7 +61,7 @@ void PrintHuman(const VerifyReport& r) {
 void RegisterVerify(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "verify",
-      "Check every block: hashes, chain links, Merkle roots, signatures (exit 0 = all hold)");
+      "Check every block and checkpoint: hashes, chain links, Merkle roots, signatures (exit 0 = all hold)");
   struct Opts {
     std::string data;
     bool json = false;

@@ -22,5 +22,9 @@ void RegisterSubmit(CLI::App& app, int* exit_code);
 void RegisterRedo(CLI::App& app, int* exit_code);
 void RegisterLoad(CLI::App& app, int* exit_code);
 void RegisterCheckAcks(CLI::App& app, int* exit_code);
+void RegisterProve(CLI::App& app, int* exit_code);
+void RegisterVerifyProof(CLI::App& app, int* exit_code);
+void RegisterBackup(CLI::App& app, int* exit_code);
+void RegisterRestore(CLI::App& app, int* exit_code);
 
 }  // namespace giftledger::cli

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterRedo(app, &exit_code);
   giftledger::cli::RegisterLoad(app, &exit_code);
   giftledger::cli::RegisterCheckAcks(app, &exit_code);
+  giftledger::cli::RegisterProve(app, &exit_code);
+  giftledger::cli::RegisterVerifyProof(app, &exit_code);
+  giftledger::cli::RegisterBackup(app, &exit_code);
+  giftledger::cli::RegisterRestore(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
