@@ -22,6 +22,7 @@ void RegisterSubmit(CLI::App& app, int* exit_code);
 void RegisterRedo(CLI::App& app, int* exit_code);
 void RegisterLoad(CLI::App& app, int* exit_code);
 void RegisterCheckAcks(CLI::App& app, int* exit_code);
+void RegisterDashboard(CLI::App& app, int* exit_code);
 void RegisterProve(CLI::App& app, int* exit_code);
 void RegisterVerifyProof(CLI::App& app, int* exit_code);
 void RegisterBackup(CLI::App& app, int* exit_code);

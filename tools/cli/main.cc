@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterRedo(app, &exit_code);
   giftledger::cli::RegisterLoad(app, &exit_code);
   giftledger::cli::RegisterCheckAcks(app, &exit_code);
+  giftledger::cli::RegisterDashboard(app, &exit_code);
   giftledger::cli::RegisterProve(app, &exit_code);
   giftledger::cli::RegisterVerifyProof(app, &exit_code);
   giftledger::cli::RegisterBackup(app, &exit_code);
