@@ -1,0 +1,171 @@
+// The read models in memory: mirrors of wallets and host accounts, levels,
+// privacy, what a refund needs to know about its gift, the hot leaderboards,
+// and — when tracking — the row changes of the current batch that the store
+// writes in one transaction (docs/read-models.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "commands/ids.h"
+#include "ledger/status.h"
+#include "ledger/types.h"
+#include "projections/hot_boards.h"
+#include "projections/levels.h"
+#include "schemas/giftledger.pb.h"
+
+namespace giftledger::projections {
+
+// Fixed for the life of a database (table `meta`).
+struct ProjectionConfig {
+  std::string ledger_id;
+  uint32_t shard_count = 1;
+  int32_t utc_offset_minutes = 0;
+  LevelTable levels;
+};
+
+struct WalletRow {
+  int64_t available = 0;
+  int64_t held = 0;
+};
+
+struct HostRow {
+  int64_t earned = 0;
+  int64_t paid_out = 0;
+};
+
+struct LevelRow {
+  int64_t experience = 0;
+  int32_t level = 0;
+};
+
+// One row of table `gifts`.
+struct GiftRecord {
+  uint32_t shard = 0;
+  uint64_t seq = 0;
+  std::string tx_id;
+  bool refund = false;
+  int64_t ledger_time_us = 0;
+  std::string order_id;
+  uint64_t payer = 0;
+  uint64_t host = 0;
+  uint64_t room = 0;
+  uint32_t gift = 0;
+  uint32_t count = 0;
+  int64_t amount = 0;  // negative for a refund
+  int64_t host_share = 0;
+  std::string combo_id;
+  uint32_t combo_count = 0;
+};
+
+// What a refund needs from its gift.
+struct GiftFacts {
+  int64_t ledger_time_us = 0;
+  uint64_t payer = 0;
+  uint64_t host = 0;
+  uint64_t room = 0;
+  uint32_t gift = 0;
+  uint32_t count = 0;
+  int64_t amount = 0;
+  int64_t host_share = 0;
+};
+
+// A leaderboard row's key; hour is 0 in the all-time table.
+struct BoardCell {
+  uint8_t board = 0;
+  uint64_t key = 0;
+  int64_t hour = 0;
+  uint64_t member = 0;
+  friend bool operator<(const BoardCell& a, const BoardCell& b) {
+    if (a.board != b.board) return a.board < b.board;
+    if (a.key != b.key) return a.key < b.key;
+    if (a.hour != b.hour) return a.hour < b.hour;
+    return a.member < b.member;
+  }
+  friend bool operator==(const BoardCell& a, const BoardCell& b) {
+    return a.board == b.board && a.key == b.key && a.hour == b.hour && a.member == b.member;
+  }
+};
+
+struct BoardCellHash {
+  size_t operator()(const BoardCell& c) const {
+    const uint64_t m[4] = {c.board, c.key, uint64_t(c.hour), c.member};
+    return size_t(commands::SipHash<1, 3>(commands::ProcessHashKey(), m));
+  }
+};
+
+// Row changes of one batch. Users may repeat in the dirty lists; the store
+// writes each row's final value once.
+struct Changes {
+  std::vector<uint64_t> wallets, hosts, levels, privacy;
+  std::vector<GiftRecord> gifts;
+  std::unordered_map<BoardCell, int64_t, BoardCellHash> hourly;    // score deltas
+  std::unordered_map<BoardCell, int64_t, BoardCellHash> all_time;  // score deltas
+  size_t events = 0;
+  void Clear();
+};
+
+// Looks a gift up by (shard, order id) where the batch cache does not have it.
+using GiftLookup =
+    std::function<Result<std::optional<GiftFacts>>(uint32_t shard, const std::string& order_id)>;
+
+class ReadModels {
+ public:
+  ReadModels(ProjectionConfig config, bool track_changes);
+
+  // Folds one event in. DATA_LOSS when a refund names a gift that neither
+  // the cache nor the lookup knows (the database and the log disagree).
+  Status Apply(ShardId shard, uint64_t seq, const schemas::Event& e);
+
+  void set_gift_lookup(GiftLookup lookup) { lookup_ = std::move(lookup); }
+  const ProjectionConfig& config() const { return config_; }
+  Changes& changes() { return changes_; }
+  HotBoards& hot() { return hot_; }
+  bool IsHidden(uint64_t user) const {
+    auto it = privacy_rows.find(commands::UserId{user});
+    return it != privacy_rows.end() && it->second;
+  }
+  size_t gift_cache_size() const { return gifts_by_order_.size(); }
+
+  // The mirrors, read by the store when it flushes and set when it loads.
+  std::unordered_map<commands::UserId, WalletRow, commands::UserIdHash> wallets;
+  std::unordered_map<commands::UserId, HostRow, commands::UserIdHash> hosts;
+  std::unordered_map<commands::UserId, LevelRow, commands::UserIdHash> levels;
+  // Users whose latest PrivacySet is known: value = hidden.
+  std::unordered_map<commands::UserId, bool, commands::UserIdHash> privacy_rows;
+
+ private:
+  struct OrderKey {
+    uint32_t shard;
+    commands::TxId order;
+    friend bool operator==(const OrderKey& a, const OrderKey& b) {
+      return a.shard == b.shard && a.order == b.order;
+    }
+  };
+  struct OrderKeyHash {
+    size_t operator()(const OrderKey& k) const {
+      return commands::TxIdHash()(k.order) ^ (size_t(k.shard) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+
+  void OnGift(ShardId shard, uint64_t seq, const schemas::Event& e);
+  Status OnRefund(ShardId shard, uint64_t seq, const schemas::Event& e);
+  // Adds amount (negative for a refund) to every board and level the gift counts in.
+  void Score(const GiftFacts& g, int64_t amount);
+  void Exp(uint64_t payer, int64_t amount);
+  WalletRow& Wallet(uint64_t user);
+
+  ProjectionConfig config_;
+  bool track_;
+  Changes changes_;
+  HotBoards hot_;
+  std::unordered_map<OrderKey, GiftFacts, OrderKeyHash> gifts_by_order_;
+  GiftLookup lookup_;
+};
+
+}  // namespace giftledger::projections
