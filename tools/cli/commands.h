@@ -20,5 +20,6 @@ void RegisterKeys(CLI::App& app, int* exit_code);
 void RegisterStart(CLI::App& app, int* exit_code);
 void RegisterSubmit(CLI::App& app, int* exit_code);
 void RegisterRedo(CLI::App& app, int* exit_code);
+void RegisterProjections(CLI::App& app, int* exit_code);  // project, rebuild, query
 
 }  // namespace giftledger::cli
