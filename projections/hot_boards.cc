@@ -7,32 +7,42 @@
 
 namespace giftledger::projections {
 
+namespace {
+
+constexpr int64_t kNoPeriod = INT64_MIN;
+
+}  // namespace
+
 void HotBoards::Add(Board b, uint64_t key, const Periods& periods, uint64_t member,
                     int64_t delta) {
   Boards& bs = boards_[Key{key, uint8_t(b)}];
+  auto [it, fresh] = bs.members.try_emplace(commands::UserId{member});
+  Member& m = it->second;
   for (size_t w = 0; w < kWindowCount; ++w) {
-    WindowBoard& wb = bs.windows[w];
-    if (periods[w] < wb.period) continue;  // a lagging shard's old period: SQLite has it
-    if (periods[w] > wb.period) {
-      wb.period = periods[w];
-      wb.scores.clear();
+    if (fresh) m.period[w] = kNoPeriod;
+    if (periods[w] < bs.period[w]) continue;  // a lagging shard's old period: SQLite has it
+    bs.period[w] = periods[w];
+    if (m.period[w] != periods[w]) {
+      m.period[w] = periods[w];
+      m.score[w] = 0;
     }
-    int64_t& s = wb.scores[commands::UserId{member}];
-    GL_ASSERT(!__builtin_add_overflow(s, delta, &s));
-    wb.dirty = true;
+    GL_ASSERT(!__builtin_add_overflow(m.score[w], delta, &m.score[w]));
+    bs.dirty[w] = true;
   }
 }
 
 void HotBoards::Load(Board b, uint64_t key, Window w, int64_t period, uint64_t member,
                      int64_t score) {
-  WindowBoard& wb = boards_[Key{key, uint8_t(b)}].windows[size_t(w)];
-  if (period < wb.period) return;
-  if (period > wb.period) {
-    wb.period = period;
-    wb.scores.clear();
-  }
-  wb.scores[commands::UserId{member}] = score;
-  wb.dirty = true;
+  Boards& bs = boards_[Key{key, uint8_t(b)}];
+  auto [it, fresh] = bs.members.try_emplace(commands::UserId{member});
+  Member& m = it->second;
+  if (fresh) std::fill(std::begin(m.period), std::end(m.period), kNoPeriod);
+  const size_t i = size_t(w);
+  if (period < bs.period[i]) return;
+  bs.period[i] = period;
+  m.period[i] = period;
+  m.score[i] = score;
+  bs.dirty[i] = true;
 }
 
 bool HotBoards::Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankEntry>* out,
@@ -40,21 +50,25 @@ bool HotBoards::Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankE
   out->clear();
   auto it = boards_.find(Key{key, uint8_t(b)});
   if (it == boards_.end()) return false;
-  WindowBoard& wb = it->second.windows[size_t(w)];
-  if (wb.period == INT64_MIN) return false;
-  if (wb.dirty) {
-    wb.top.clear();
-    for (const auto& [member, score] : wb.scores) {
-      if (score > 0) wb.top.push_back(RankEntry{member.value, score});
+  Boards& bs = it->second;
+  const size_t i = size_t(w);
+  if (bs.period[i] == kNoPeriod) return false;
+  std::vector<RankEntry>& top = bs.top[i];
+  if (bs.dirty[i]) {
+    top.clear();
+    for (const auto& [member, m] : bs.members) {
+      if (m.period[i] == bs.period[i] && m.score[i] > 0) {
+        top.push_back(RankEntry{member.value, m.score[i]});
+      }
     }
-    const size_t keep = std::min(wb.top.size(), kHotTopMax);
-    std::partial_sort(wb.top.begin(), wb.top.begin() + keep, wb.top.end(), RanksBefore);
-    wb.top.resize(keep);
-    wb.dirty = false;
+    const size_t keep = std::min(top.size(), kHotTopMax);
+    std::partial_sort(top.begin(), top.begin() + keep, top.end(), RanksBefore);
+    top.resize(keep);
+    bs.dirty[i] = false;
   }
-  *period = wb.period;
-  const size_t m = std::min({n, kHotTopMax, wb.top.size()});
-  out->assign(wb.top.begin(), wb.top.begin() + m);
+  *period = bs.period[i];
+  const size_t m = std::min({n, kHotTopMax, top.size()});
+  out->assign(top.begin(), top.begin() + m);
   return true;
 }
 

@@ -45,14 +45,17 @@ class HotBoards {
   size_t board_count() const { return boards_.size(); }
 
  private:
-  struct WindowBoard {
-    int64_t period = INT64_MIN;
-    std::unordered_map<commands::UserId, int64_t, commands::UserIdHash> scores;
-    std::vector<RankEntry> top;  // cached, sorted; valid unless dirty
-    bool dirty = false;
+  // One entry per member for all windows, so that a gift costs one lookup
+  // per board: a window's score counts only while its period is the board's.
+  struct Member {
+    int64_t period[kWindowCount];
+    int64_t score[kWindowCount];
   };
   struct Boards {
-    WindowBoard windows[kWindowCount];
+    int64_t period[kWindowCount] = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
+    std::unordered_map<commands::UserId, Member, commands::UserIdHash> members;
+    std::vector<RankEntry> top[kWindowCount];  // cached, sorted; valid unless dirty
+    bool dirty[kWindowCount] = {};
   };
   struct Key {
     uint64_t key;

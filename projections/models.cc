@@ -19,8 +19,7 @@ void Changes::Clear() {
   levels.clear();
   privacy.clear();
   gifts.clear();
-  hourly.clear();
-  all_time.clear();
+  cells.clear();
   events = 0;
 }
 
@@ -53,8 +52,7 @@ void ReadModels::Score(const GiftFacts& g, int64_t amount) {
   for (const auto& c : cells) {
     hot_.Add(c.board, c.key, periods, c.member, amount);
     if (!track_) continue;
-    AddChecked(changes_.hourly[BoardCell{uint8_t(c.board), c.key, hour, c.member}], amount);
-    AddChecked(changes_.all_time[BoardCell{uint8_t(c.board), c.key, 0, c.member}], amount);
+    changes_.cells.emplace_back(BoardCell{uint8_t(c.board), c.key, hour, c.member}, amount);
   }
   Exp(g.payer, amount);
 }

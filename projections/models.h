@@ -92,20 +92,14 @@ struct BoardCell {
   }
 };
 
-struct BoardCellHash {
-  size_t operator()(const BoardCell& c) const {
-    const uint64_t m[4] = {c.board, c.key, uint64_t(c.hour), c.member};
-    return size_t(commands::SipHash<1, 3>(commands::ProcessHashKey(), m));
-  }
-};
-
 // Row changes of one batch. Users may repeat in the dirty lists; the store
 // writes each row's final value once.
 struct Changes {
   std::vector<uint64_t> wallets, hosts, levels, privacy;
   std::vector<GiftRecord> gifts;
-  std::unordered_map<BoardCell, int64_t, BoardCellHash> hourly;    // score deltas
-  std::unordered_map<BoardCell, int64_t, BoardCellHash> all_time;  // score deltas
+  // Score deltas by hour, appended as they come (no lookups on the hot path);
+  // the store sorts and merges them, and derives the all-time deltas.
+  std::vector<std::pair<BoardCell, int64_t>> cells;
   size_t events = 0;
   void Clear();
 };

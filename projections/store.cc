@@ -380,11 +380,22 @@ void SortUnique(std::vector<uint64_t>& v) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
-template <typename Map>
-std::vector<std::pair<BoardCell, int64_t>> Sorted(const Map& m) {
-  std::vector<std::pair<BoardCell, int64_t>> v(m.begin(), m.end());
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  return v;
+// Orders cells by (board, key, member, hour) so that one member's hours of a
+// board are adjacent: merged for the hourly rows, summed for the all-time row.
+void SortCells(std::vector<std::pair<BoardCell, int64_t>>& v) {
+  std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
+    const BoardCell& a = x.first;
+    const BoardCell& b = y.first;
+    if (a.board != b.board) return a.board < b.board;
+    if (a.key != b.key) return a.key < b.key;
+    if (a.member != b.member) return a.member < b.member;
+    return a.hour < b.hour;
+  });
+}
+
+int64_t Sum(int64_t a, int64_t b) {
+  GL_ASSERT(!__builtin_add_overflow(a, b, &a));
+  return a;
 }
 
 }  // namespace
@@ -442,20 +453,34 @@ Status Store::WriteRows(ReadModels& m) {
     q.BindI64(15, g.combo_count);
     GL_RETURN_IF_ERROR(q.Run());
   }
-  for (const auto& [cell, delta] : Sorted(c.hourly)) {
-    s.hourly.BindI64(1, cell.board);
-    s.hourly.BindI64(2, int64_t(cell.key));
-    s.hourly.BindI64(3, cell.hour);
-    s.hourly.BindI64(4, int64_t(cell.member));
-    s.hourly.BindI64(5, delta);
-    GL_RETURN_IF_ERROR(s.hourly.Run());
-  }
-  for (const auto& [cell, delta] : Sorted(c.all_time)) {
-    s.all_time.BindI64(1, cell.board);
-    s.all_time.BindI64(2, int64_t(cell.key));
-    s.all_time.BindI64(3, int64_t(cell.member));
-    s.all_time.BindI64(4, delta);
+  SortCells(c.cells);
+  const auto& v = c.cells;
+  for (size_t i = 0; i < v.size();) {
+    const BoardCell& run = v[i].first;
+    int64_t all_time = 0;
+    size_t j = i;
+    // One member of one board: its hours in order, each merged.
+    while (j < v.size() && v[j].first.board == run.board && v[j].first.key == run.key &&
+           v[j].first.member == run.member) {
+      const int64_t hour = v[j].first.hour;
+      int64_t delta = 0;
+      for (; j < v.size() && v[j].first == BoardCell{run.board, run.key, hour, run.member}; ++j) {
+        delta = Sum(delta, v[j].second);
+      }
+      all_time = Sum(all_time, delta);
+      s.hourly.BindI64(1, run.board);
+      s.hourly.BindI64(2, int64_t(run.key));
+      s.hourly.BindI64(3, hour);
+      s.hourly.BindI64(4, int64_t(run.member));
+      s.hourly.BindI64(5, delta);
+      GL_RETURN_IF_ERROR(s.hourly.Run());
+    }
+    s.all_time.BindI64(1, run.board);
+    s.all_time.BindI64(2, int64_t(run.key));
+    s.all_time.BindI64(3, int64_t(run.member));
+    s.all_time.BindI64(4, all_time);
     GL_RETURN_IF_ERROR(s.all_time.Run());
+    i = j;
   }
   return Status::Ok();
 }
