@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -38,6 +40,14 @@ struct ProjectBenchOptions {
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU seconds of this process: on a shared machine the wall-clock rates
+// understate what the code does per core, so both are reported.
+double CpuSeconds() {
+  timespec ts;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 uint64_t SplitMix(uint64_t& s) {
@@ -164,20 +174,24 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
   {
     auto mem = Projector::InMemory(config.value());
     auto t0 = std::chrono::steady_clock::now();
+    const double c0 = CpuSeconds();
     GL_RETURN_IF_ERROR(projections::ProjectFromLedger(ledger, *mem));
     const double s = Since(t0);
     j["rebuild_seconds"] = s;
     j["rebuild_events_per_s"] = double(events.size()) / s;
+    j["rebuild_events_per_cpu_s"] = double(events.size()) / (CpuSeconds() - c0);
   }
   // Ledger → SQLite, batches of the default size.
   auto p = Projector::Open(dir + "/rm.sqlite", projections::OpenMode::kCreateNew, config.value());
   if (!p.ok()) return p.status();
   {
     auto t0 = std::chrono::steady_clock::now();
+    const double c0 = CpuSeconds();
     GL_RETURN_IF_ERROR(projections::ProjectFromLedger(ledger, *p.value()));
     const double s = Since(t0);
     j["sqlite_seconds"] = s;
     j["events_per_s"] = double(events.size()) / s;
+    j["events_per_cpu_s"] = double(events.size()) / (CpuSeconds() - c0);
     j["batches"] = p.value()->stats().batches;
   }
   // Baseline: the same projector, one SQLite transaction per event.
@@ -200,6 +214,13 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
     int64_t period = 0;
     uint64_t entries = 0, rng = 7;
     const Board boards[] = {Board::kRoom, Board::kHost, Board::kHosts, Board::kGifters};
+    // Warm-up: the first read of each board after the projection sorts it.
+    for (uint64_t i = 0; i < o.queries / 10; ++i) {
+      const Board b = boards[i % 4];
+      const uint64_t key =
+          projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
+      hot.Top(b, key, Window((i / 4) % projections::kWindowCount), 100, &top, &period);
+    }
     auto t0 = std::chrono::steady_clock::now();
     for (uint64_t i = 0; i < o.queries; ++i) {
       const Board b = boards[i % 4];
@@ -242,10 +263,12 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
 
 void PrintHuman(const nlohmann::json& j) {
   std::printf("events: %llu\n", (unsigned long long)j["events"].get<uint64_t>());
-  std::printf("ledger -> SQLite:    %12.0f events/s  (naive 1 tx/event: %.0f/s, x%.1f)\n",
-              j["events_per_s"].get<double>(), j["naive_sqlite_events_per_s"].get<double>(),
-              j["ratio_naive_sqlite"].get<double>());
-  std::printf("ledger -> memory:    %12.0f events/s\n", j["rebuild_events_per_s"].get<double>());
+  std::printf("ledger -> SQLite:    %12.0f events/s  (%.0f per CPU second; naive 1 tx/event: "
+              "%.0f/s, x%.1f)\n",
+              j["events_per_s"].get<double>(), j["events_per_cpu_s"].get<double>(),
+              j["naive_sqlite_events_per_s"].get<double>(), j["ratio_naive_sqlite"].get<double>());
+  std::printf("ledger -> memory:    %12.0f events/s  (%.0f per CPU second)\n",
+              j["rebuild_events_per_s"].get<double>(), j["rebuild_events_per_cpu_s"].get<double>());
   std::printf("hot top-100:         %12.0f queries/s (SQLite: %.0f/s, x%.1f)\n",
               j["query_top100_per_s"].get<double>(), j["sqlite_query_top100_per_s"].get<double>(),
               j["ratio_query_sqlite"].get<double>());
