@@ -16,8 +16,8 @@ constexpr int64_t kNoPeriod = INT64_MIN;
 void HotBoards::Add(Board b, uint64_t key, const Periods& periods, uint64_t member,
                     int64_t delta) {
   Boards& bs = boards_[Key{key, uint8_t(b)}];
-  auto [it, fresh] = bs.members.try_emplace(commands::UserId{member});
-  Member& m = it->second;
+  auto [mp, fresh] = bs.members.try_emplace(member);
+  Member& m = *mp;
   for (size_t w = 0; w < kWindowCount; ++w) {
     if (fresh) m.period[w] = kNoPeriod;
     if (periods[w] < bs.period[w]) continue;  // a lagging shard's old period: SQLite has it
@@ -34,8 +34,8 @@ void HotBoards::Add(Board b, uint64_t key, const Periods& periods, uint64_t memb
 void HotBoards::Load(Board b, uint64_t key, Window w, int64_t period, uint64_t member,
                      int64_t score) {
   Boards& bs = boards_[Key{key, uint8_t(b)}];
-  auto [it, fresh] = bs.members.try_emplace(commands::UserId{member});
-  Member& m = it->second;
+  auto [mp, fresh] = bs.members.try_emplace(member);
+  Member& m = *mp;
   if (fresh) std::fill(std::begin(m.period), std::end(m.period), kNoPeriod);
   const size_t i = size_t(w);
   if (period < bs.period[i]) return;
@@ -56,11 +56,9 @@ bool HotBoards::Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankE
   std::vector<RankEntry>& top = bs.top[i];
   if (bs.dirty[i]) {
     top.clear();
-    for (const auto& [member, m] : bs.members) {
-      if (m.period[i] == bs.period[i] && m.score[i] > 0) {
-        top.push_back(RankEntry{member.value, m.score[i]});
-      }
-    }
+    bs.members.ForEach([&](uint64_t member, const Member& m) {
+      if (m.period[i] == bs.period[i] && m.score[i] > 0) top.push_back(RankEntry{member, m.score[i]});
+    });
     const size_t keep = std::min(top.size(), kHotTopMax);
     std::partial_sort(top.begin(), top.begin() + keep, top.end(), RanksBefore);
     top.resize(keep);

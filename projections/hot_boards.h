@@ -10,6 +10,7 @@
 
 #include "commands/ids.h"
 #include "projections/boards.h"
+#include "projections/flat_map.h"
 #include "projections/periods.h"
 
 namespace giftledger::projections {
@@ -53,7 +54,7 @@ class HotBoards {
   };
   struct Boards {
     int64_t period[kWindowCount] = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN};
-    std::unordered_map<commands::UserId, Member, commands::UserIdHash> members;
+    FlatMap<Member> members;
     std::vector<RankEntry> top[kWindowCount];  // cached, sorted; valid unless dirty
     bool dirty[kWindowCount] = {};
   };

@@ -63,7 +63,6 @@ void ReadModels::OnGift(ShardId shard, uint64_t seq, const Event& e) {
   AddChecked(w.held, -p.amount());
   GiftFacts g{e.ledger_time_us(), p.payer(), p.host(),   p.room(),
               p.gift(),           p.count(), p.amount(), p.host_share()};
-  if (track_ && gifts_by_order_.size() >= kGiftCacheMax) gifts_by_order_.clear();
   auto order = commands::TxId::FromBytes(p.order_id());
   GL_ASSERT(order.has_value());
   gifts_by_order_[OrderKey{shard.value, *order}] = g;
@@ -132,6 +131,12 @@ Status ReadModels::OnRefund(ShardId shard, uint64_t seq, const Event& e) {
   r.host_share = -g.host_share;
   changes_.gifts.push_back(std::move(r));
   return Status::Ok();
+}
+
+void ReadModels::TrimGiftCache() {
+  // Only between batches: every gift cached so far is committed, so the
+  // store's lookup finds whatever the cache forgets.
+  if (track_ && gifts_by_order_.size() >= kGiftCacheMax) gifts_by_order_.clear();
 }
 
 Status ReadModels::Apply(ShardId shard, uint64_t seq, const Event& e) {

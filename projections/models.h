@@ -15,6 +15,7 @@
 #include "commands/ids.h"
 #include "ledger/status.h"
 #include "ledger/types.h"
+#include "projections/flat_map.h"
 #include "projections/hot_boards.h"
 #include "projections/levels.h"
 #include "schemas/giftledger.pb.h"
@@ -116,6 +117,10 @@ class ReadModels {
   // the cache nor the lookup knows (the database and the log disagree).
   Status Apply(ShardId shard, uint64_t seq, const schemas::Event& e);
 
+  // Forgets the cached gifts when over kGiftCacheMax; call right after a
+  // commit only (the store then knows every one of them).
+  void TrimGiftCache();
+
   void set_gift_lookup(GiftLookup lookup) { lookup_ = std::move(lookup); }
   const ProjectionConfig& config() const { return config_; }
   Changes& changes() { return changes_; }
@@ -127,9 +132,9 @@ class ReadModels {
   size_t gift_cache_size() const { return gifts_by_order_.size(); }
 
   // The mirrors, read by the store when it flushes and set when it loads.
-  std::unordered_map<commands::UserId, WalletRow, commands::UserIdHash> wallets;
-  std::unordered_map<commands::UserId, HostRow, commands::UserIdHash> hosts;
-  std::unordered_map<commands::UserId, LevelRow, commands::UserIdHash> levels;
+  FlatMap<WalletRow> wallets;
+  FlatMap<HostRow> hosts;
+  FlatMap<LevelRow> levels;
   // Users whose latest PrivacySet is known: value = hidden.
   std::unordered_map<commands::UserId, bool, commands::UserIdHash> privacy_rows;
 

@@ -89,6 +89,7 @@ Status Projector::Commit() {
       failed_ = st;
       return st;
     }
+    models_.TrimGiftCache();
   }
   committed_ = positions_;
   pending_ = 0;
