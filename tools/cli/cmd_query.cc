@@ -43,6 +43,10 @@ int Leaderboard(const QueryOpts& o) {
                         : "--window must be hour, day, week, month or all");
     return kExitUsage;
   }
+  if (IsGlobalBoard(*board) && o.key != 0) {
+    std::fprintf(stderr, "giftledger: %s is a global board: no KEY\n", BoardName(*board));
+    return kExitUsage;
+  }
   auto store = OpenDb(o);
   if (!store.ok()) return ReportError(store.status());
   auto a = QueryLeaderboard(*store.value(), *board, o.key, *window,
