@@ -1,14 +1,17 @@
 // giftledger project / rebuild: fold a ledger's events into the SQLite read
 // models (docs/read-models.md). `project` resumes a database after its
 // per-shard positions; `rebuild` makes a new one and never overwrites.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "projections/ledger_source.h"
+#include "projections/nats_source.h"
 #include "projections/limits.h"
 #include "projections/projector.h"
 #include "projections/state_hash.h"
@@ -41,8 +44,15 @@ std::string PositionsText(const std::vector<Position>& positions) {
 
 namespace {
 
+std::atomic<bool> g_stop{false};
+
 struct ProjectOpts {
   std::string ledger;
+  std::string nats;      // --nats: JetStream source instead of ledger files
+  std::string manifest;  // with --nats: the ledger's manifest (dir or file)
+  std::string stream = "GIFTLEDGER_EVENTS";
+  std::string durable = "giftledger-projector";
+  bool exit_when_idle = false;
   std::string db;
   std::string levels;
   size_t batch = projections::Projector::kBatchEventsMaxDefault;
@@ -61,15 +71,35 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
     }
     levels = t.value();
   }
-  auto config = projections::ConfigFromLedger(o.ledger, levels);
+  if (o.ledger.empty() == o.nats.empty() || (!o.nats.empty() && o.manifest.empty())) {
+    std::fprintf(stderr,
+                 "giftledger: give either --from-ledger DIR or --nats URL with --manifest\n");
+    return kExitUsage;
+  }
+  auto config =
+      projections::ConfigFromLedger(o.nats.empty() ? o.ledger : o.manifest, levels);
   if (!config.ok()) return ReportError(config.status());
   auto p = projections::Projector::Open(o.db, mode, config.value(), o.batch);
   if (!p.ok()) return ReportError(p.status());
   const auto t0 = std::chrono::steady_clock::now();
   ProgressBar bar(label);
-  projections::LedgerSourceOptions so;
-  so.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
-  Status st = projections::ProjectFromLedger(o.ledger, *p.value(), so);
+  Status st;
+  if (o.nats.empty()) {
+    projections::LedgerSourceOptions so;
+    so.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
+    st = projections::ProjectFromLedger(o.ledger, *p.value(), so);
+  } else {
+    projections::NatsSourceOptions no;
+    no.url = o.nats;
+    no.stream = o.stream;
+    no.durable = o.durable;
+    no.exit_when_idle = o.exit_when_idle;
+    no.stop = &g_stop;
+    ::signal(SIGINT, [](int) { g_stop = true; });
+    ::signal(SIGTERM, [](int) { g_stop = true; });
+    projections::NatsSourceStats ns;
+    st = projections::ProjectFromNats(*p.value(), no, &ns);
+  }
   bar.Finish();
   if (!st.ok()) return ReportError(st);
   const double seconds =
@@ -103,7 +133,7 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
 }
 
 void AddCommon(CLI::App* cmd, ProjectOpts* o) {
-  cmd->add_option("--from-ledger", o->ledger, "Ledger data directory (read-only)")->required();
+  cmd->add_option("--from-ledger", o->ledger, "Ledger data directory (read-only)");
   cmd->add_option("--levels", o->levels,
                   "Level thresholds, ascending coins, e.g. 1000,5000,20000 (default: "
                   "docs/read-models.md)");
@@ -122,6 +152,16 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
   auto po = std::make_shared<ProjectOpts>();
   AddCommon(project, po.get());
   project->add_option("--db", po->db, "Read-model database (created if absent)")->required();
+  project->add_option("--nats", po->nats,
+                      "Consume JetStream (durable pull consumer) instead of ledger files");
+  project->add_option("--manifest", po->manifest,
+                      "With --nats: the ledger's manifest.json (or its directory)");
+  project->add_option("--stream", po->stream, "With --nats: the event stream")
+      ->capture_default_str();
+  project->add_option("--durable", po->durable, "With --nats: the durable consumer name")
+      ->capture_default_str();
+  project->add_flag("--exit-when-idle", po->exit_when_idle,
+                    "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
   project->callback(
       [po, exit_code] { *exit_code = Run(*po, projections::OpenMode::kOpenOrCreate, "project"); });
 
