@@ -34,7 +34,9 @@ WalletRow& ReadModels::Wallet(uint64_t user) {
 void ReadModels::Exp(uint64_t payer, int64_t amount) {
   LevelRow& l = levels[commands::UserId{payer}];
   AddChecked(l.experience, amount);
+  const int32_t before = l.level;
   l.level = config_.levels.LevelOf(l.experience);
+  if (collect_ && l.level > before) level_ups_.push_back(LevelUp{payer, l.level, l.experience});
   if (track_) changes_.levels.push_back(payer);
 }
 
@@ -67,6 +69,11 @@ void ReadModels::OnGift(ShardId shard, uint64_t seq, const Event& e) {
   GL_ASSERT(order.has_value());
   gifts_by_order_[OrderKey{shard.value, *order}] = g;
   Score(g, p.amount());
+  if (collect_) {
+    gift_notices_.push_back(GiftNotice{shard.value, seq, e.tx_id(), p.payer(), p.host(), p.room(),
+                                       p.gift(), p.count(), p.amount(), p.combo_id(),
+                                       p.combo_count()});
+  }
   if (!track_) return;
   GiftRecord r;
   r.shard = shard.value;

@@ -105,6 +105,28 @@ struct Changes {
   void Clear();
 };
 
+// What broadcasts announce, collected while a batch is applied and sent
+// only after it is committed (broadcasts.h).
+struct GiftNotice {
+  uint32_t shard = 0;
+  uint64_t seq = 0;
+  std::string tx_id;
+  uint64_t payer = 0;
+  uint64_t host = 0;
+  uint64_t room = 0;
+  uint32_t gift = 0;
+  uint32_t count = 0;
+  int64_t amount = 0;
+  std::string combo_id;
+  uint32_t combo_count = 0;
+};
+
+struct LevelUp {
+  uint64_t user = 0;
+  int32_t level = 0;
+  int64_t experience = 0;
+};
+
 // Looks a gift up by (shard, order id) where the batch cache does not have it.
 using GiftLookup =
     std::function<Result<std::optional<GiftFacts>>(uint32_t shard, const std::string& order_id)>;
@@ -120,6 +142,11 @@ class ReadModels {
   // Forgets the cached gifts when over kGiftCacheMax; call right after a
   // commit only (the store then knows every one of them).
   void TrimGiftCache();
+
+  // Collect gift notices and level-ups for broadcasts (off by default).
+  void set_collect_notices(bool on) { collect_ = on; }
+  std::vector<GiftNotice>& gift_notices() { return gift_notices_; }
+  std::vector<LevelUp>& level_ups() { return level_ups_; }
 
   void set_gift_lookup(GiftLookup lookup) { lookup_ = std::move(lookup); }
   const ProjectionConfig& config() const { return config_; }
@@ -165,6 +192,9 @@ class ReadModels {
   HotBoards hot_;
   std::unordered_map<OrderKey, GiftFacts, OrderKeyHash> gifts_by_order_;
   GiftLookup lookup_;
+  bool collect_ = false;
+  std::vector<GiftNotice> gift_notices_;
+  std::vector<LevelUp> level_ups_;
 };
 
 }  // namespace giftledger::projections

@@ -127,6 +127,7 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
     GL_RETURN_IF_ERROR(FillGap(nc, p, shard, kToDurableEnd, o, stats));
     GL_RETURN_IF_ERROR(p.Commit());
   }
+  p.models().set_collect_notices(o.broadcasts);
   while (o.stop == nullptr || !o.stop->load()) {
     natsMsgList list{nullptr, 0};
     s = natsSubscription_Fetch(&list, sub, o.fetch_max, o.fetch_timeout_ms, &jerr);
@@ -141,6 +142,12 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
     // Commit first, ack after: an ack never runs ahead of what SQLite holds.
     if (st.ok()) st = p.Commit();
     if (st.ok()) {
+      // After the commit only: never announce what a crash would forget.
+      for (const Broadcast& b : TakeBroadcasts(p.models(), o.broadcast)) {
+        (void)natsConnection_Publish(nc, b.subject.c_str(), b.json.data(), int(b.json.size()));
+        stats->broadcasts += 1;
+      }
+      (void)natsConnection_FlushTimeout(nc, o.replay_timeout_ms);
       for (int i = 0; i < list.Count; ++i) (void)natsMsg_Ack(list.Msgs[i], nullptr);
       if (o.on_commit) o.on_commit(p.stats().applied_events);
     }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ledger/status.h"
+#include "projections/broadcasts.h"
 #include "projections/projector.h"
 
 namespace giftledger::projections {
@@ -31,6 +32,10 @@ struct NatsSourceOptions {
   // exercise the stream alone.
   bool catch_up_on_start = true;
   const std::atomic<bool>* stop = nullptr;
+  // Broadcasts of each pull's gifts and level-ups, published after its
+  // commit (events applied by the start-up catch-up are not announced).
+  bool broadcasts = true;
+  BroadcastOptions broadcast;
   // After each committed pull: events applied so far.
   std::function<void(uint64_t)> on_commit;
 };
@@ -38,6 +43,7 @@ struct NatsSourceOptions {
 struct NatsSourceStats {
   uint64_t messages = 0;
   uint64_t gap_filled_events = 0;
+  uint64_t broadcasts = 0;
 };
 
 // Runs until idle (exit_when_idle), *stop, or an error: UNAVAILABLE for NATS

@@ -125,6 +125,12 @@ TEST_F(NatsSourceTest, LiveProjectionEqualsFilesAndGapsFillFromReplay) {
   for (uint32_t s = 0; s < kShards; ++s) Submit(CatalogCmd(Tx(next_tx_++), 1, 10), s);
   for (uint64_t u = 1; u <= 10; ++u) Routed(TopUpCmd(Tx(next_tx_++), u, 10'000));
   Gifts(1, 12);
+  // Room gift lines, as a room's viewers would follow them.
+  natsConnection* viewer = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&viewer, nats_->url().c_str()), NATS_OK);
+  natsSubscription* room_lines = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&room_lines, viewer, "giftledger.room.*.gifts"), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(viewer), NATS_OK);
   // The event publisher runs after durability: poll the stream (stream
   // only, no catch-up) until it has everything; no timing is asserted.
   NatsSourceStats stats;
@@ -134,6 +140,15 @@ TEST_F(NatsSourceTest, LiveProjectionEqualsFilesAndGapsFillFromReplay) {
   }
   EXPECT_EQ(live, files);
   EXPECT_EQ(stats.gap_filled_events, 0u);
+  // Every gift announced once, after its commit.
+  int lines = 0;
+  for (natsMsg* m = nullptr; natsSubscription_NextMsg(&m, room_lines, 2000) == NATS_OK;) {
+    ++lines;
+    natsMsg_Destroy(m);
+  }
+  EXPECT_EQ(lines, 12);
+  natsSubscription_Destroy(room_lines);
+  natsConnection_Destroy(viewer);
 
   Gifts(6, 8);
   files = FilesHash();

@@ -53,6 +53,8 @@ struct ProjectOpts {
   std::string stream = "GIFTLEDGER_EVENTS";
   std::string durable = "giftledger-projector";
   bool exit_when_idle = false;
+  bool no_broadcasts = false;
+  int64_t banner_min = 10'000;
   std::string db;
   std::string levels;
   size_t batch = projections::Projector::kBatchEventsMaxDefault;
@@ -94,6 +96,8 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
     no.stream = o.stream;
     no.durable = o.durable;
     no.exit_when_idle = o.exit_when_idle;
+    no.broadcasts = !o.no_broadcasts;
+    no.broadcast.banner_amount_min = o.banner_min;
     no.stop = &g_stop;
     ::signal(SIGINT, [](int) { g_stop = true; });
     ::signal(SIGTERM, [](int) { g_stop = true; });
@@ -160,6 +164,12 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   project->add_option("--durable", po->durable, "With --nats: the durable consumer name")
       ->capture_default_str();
+  project->add_flag("--no-broadcasts", po->no_broadcasts,
+                    "With --nats: publish no room/banner/level broadcasts");
+  project->add_option("--banner-min", po->banner_min,
+                      "With --nats: coins from which a gift line is also a banner")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 62));
   project->add_flag("--exit-when-idle", po->exit_when_idle,
                     "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
   project->callback(
