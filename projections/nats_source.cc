@@ -5,10 +5,12 @@
 #include <charconv>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "ledger/coding.h"
+#include "projections/query_server.h"
 
 namespace giftledger::projections {
 namespace {
@@ -128,19 +130,36 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
     GL_RETURN_IF_ERROR(p.Commit());
   }
   p.models().set_collect_notices(o.broadcasts);
+  // Held from the first event of a pull to its commit, so that queries see
+  // committed states only. Declared before the server: destroyed after it.
+  std::mutex mu;
+  std::unique_ptr<HotQueryServer> server;
+  if (o.serve_queries) {
+    auto srv = HotQueryServer::Start(nc, &p, &mu);
+    if (!srv.ok()) return srv.status();
+    server = std::move(srv.value());
+  }
   while (o.stop == nullptr || !o.stop->load()) {
     natsMsgList list{nullptr, 0};
     s = natsSubscription_Fetch(&list, sub, o.fetch_max, o.fetch_timeout_ms, &jerr);
     if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
       natsMsgList_Destroy(&list);
-      if (o.exit_when_idle) return p.Commit();
+      if (o.exit_when_idle) {
+        std::lock_guard<std::mutex> lock(mu);
+        return p.Commit();
+      }
       continue;
     }
     if (s != NATS_OK) return NatsError("fetch", s);
     Status st;
-    for (int i = 0; st.ok() && i < list.Count; ++i) st = ApplyMessage(nc, p, list.Msgs[i], o, stats);
-    // Commit first, ack after: an ack never runs ahead of what SQLite holds.
-    if (st.ok()) st = p.Commit();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (int i = 0; st.ok() && i < list.Count; ++i) {
+        st = ApplyMessage(nc, p, list.Msgs[i], o, stats);
+      }
+      // Commit first, ack after: an ack never runs ahead of what SQLite holds.
+      if (st.ok()) st = p.Commit();
+    }
     if (st.ok()) {
       // After the commit only: never announce what a crash would forget.
       for (const Broadcast& b : TakeBroadcasts(p.models(), o.broadcast)) {
@@ -154,6 +173,7 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
     natsMsgList_Destroy(&list);
     GL_RETURN_IF_ERROR(st);
   }
+  std::lock_guard<std::mutex> lock(mu);
   return p.Commit();
 }
 

@@ -35,6 +35,8 @@ struct NatsSourceOptions {
   // Broadcasts of each pull's gifts and level-ups, published after its
   // commit (events applied by the start-up catch-up are not announced).
   bool broadcasts = true;
+  // Answer giftledger.q.* from the in-memory models (query_server.h).
+  bool serve_queries = true;
   BroadcastOptions broadcast;
   // After each committed pull: events applied so far.
   std::function<void(uint64_t)> on_commit;

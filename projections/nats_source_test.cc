@@ -9,14 +9,20 @@
 #include <nats/nats.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "commands/ingress/client.h"
 #include "commands/routing.h"
 #include "commands/test_util.h"
 #include "ledger/crypto.h"
+#include "ledger/manifest.h"
+#include "ledger/reader.h"
 #include "ledger/testing/temp_dir.h"
 #include "projections/ledger_source.h"
+#include "projections/query.h"
 #include "projections/state_hash.h"
 #include "tests/testing/process.h"
 
@@ -119,6 +125,7 @@ class NatsSourceTest : public ::testing::Test {
   std::unique_ptr<ingress::Client> client_;
   ProjectionConfig config_;
   uint64_t next_tx_ = 1;
+  std::vector<uint64_t> ledger_positions_;
 };
 
 TEST_F(NatsSourceTest, LiveProjectionEqualsFilesAndGapsFillFromReplay) {
@@ -168,6 +175,73 @@ TEST_F(NatsSourceTest, LiveProjectionEqualsFilesAndGapsFillFromReplay) {
   EXPECT_EQ(Project("fresh.sqlite", "b", /*catch_up=*/false, &stats, &applied), files);
   EXPECT_EQ(applied, 0u);
   EXPECT_GT(stats.messages, 0u);
+}
+
+TEST_F(NatsSourceTest, HotQueriesAnswerWhatSqliteHoldsWithPositions) {
+  for (uint32_t s = 0; s < kShards; ++s) Submit(CatalogCmd(Tx(next_tx_++), 1, 10), s);
+  for (uint64_t u = 1; u <= 10; ++u) Routed(TopUpCmd(Tx(next_tx_++), u, 10'000));
+  Gifts(1, 10);
+  ledger_positions_.assign(kShards, 0);
+  for (uint32_t s = 0; s < kShards; ++s) {
+    auto r = LogReader::Open(ShardDir(data(), ShardId{s}), ShardId{s},
+                             LoadManifest(data()).value().public_keys[s]);
+    ASSERT_TRUE(r.ok());
+    ledger_positions_[s] = r.value()->scan().next_seq.value - 1;
+  }
+  const std::string db = tmp_.Sub("hot.sqlite");
+  auto p = Projector::Open(db, OpenMode::kOpenOrCreate, config_);
+  ASSERT_TRUE(p.ok());
+  std::atomic<bool> stop{false};
+  Status result;
+  std::thread runner([&] {
+    NatsSourceOptions o;
+    o.url = nats_->url();
+    o.durable = "hot";
+    o.stop = &stop;
+    NatsSourceStats stats;
+    result = ProjectFromNats(*p.value(), o, &stats);
+  });
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_->url().c_str()), NATS_OK);
+  const std::string req = R"({"board":"room","key":77,"window":"day","top":100})";
+  nlohmann::json answer;
+  for (int i = 0; i < 200; ++i) {
+    natsMsg* reply = nullptr;
+    if (natsConnection_Request(&reply, nc, "giftledger.q.leaderboard", req.data(),
+                               int(req.size()), 2000) != NATS_OK) {
+      // No responders until the projector has caught up and subscribed.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    answer = nlohmann::json::parse(
+        std::string(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply))));
+    natsMsg_Destroy(reply);
+    bool done = true;
+    for (uint32_t s = 0; s < kShards; ++s) {
+      done = done && answer["positions"][s]["seq"].get<uint64_t>() == ledger_positions_[s];
+    }
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  stop = true;
+  runner.join();
+  natsConnection_Destroy(nc);
+  ASSERT_TRUE(result.ok()) << result.ToString();
+  // The hot answer at the ledger's end equals the SQLite answer.
+  auto s = Store::Open(db, OpenMode::kReadOnly, {});
+  ASSERT_TRUE(s.ok());
+  auto sql = QueryLeaderboard(*s.value(), Board::kRoom, 77, Window::kDay, std::nullopt, 100);
+  ASSERT_TRUE(sql.ok());
+  ASSERT_FALSE(sql->entries.empty());
+  ASSERT_EQ(answer["entries"].size(), sql->entries.size()) << answer.dump();
+  for (size_t i = 0; i < sql->entries.size(); ++i) {
+    EXPECT_EQ(answer["entries"][i]["member"].get<uint64_t>(), sql->entries[i].member);
+    EXPECT_EQ(answer["entries"][i]["score"].get<int64_t>(), sql->entries[i].score);
+  }
+  EXPECT_EQ(answer["period"].get<int64_t>(), sql->period);
+  for (uint32_t sh = 0; sh < kShards; ++sh) {
+    EXPECT_EQ(answer["positions"][sh]["seq"].get<uint64_t>(), ledger_positions_[sh]);
+  }
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct ProjectOpts {
   std::string durable = "giftledger-projector";
   bool exit_when_idle = false;
   bool no_broadcasts = false;
+  bool no_queries = false;
   int64_t banner_min = 10'000;
   std::string db;
   std::string levels;
@@ -97,6 +98,7 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
     no.durable = o.durable;
     no.exit_when_idle = o.exit_when_idle;
     no.broadcasts = !o.no_broadcasts;
+    no.serve_queries = !o.no_queries;
     no.broadcast.banner_amount_min = o.banner_min;
     no.stop = &g_stop;
     ::signal(SIGINT, [](int) { g_stop = true; });
@@ -164,6 +166,8 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   project->add_option("--durable", po->durable, "With --nats: the durable consumer name")
       ->capture_default_str();
+  project->add_flag("--no-queries", po->no_queries,
+                    "With --nats: do not answer giftledger.q.* hot queries");
   project->add_flag("--no-broadcasts", po->no_broadcasts,
                     "With --nats: publish no room/banner/level broadcasts");
   project->add_option("--banner-min", po->banner_min,
