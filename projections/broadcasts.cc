@@ -38,15 +38,16 @@ std::vector<Broadcast> TakeBroadcasts(ReadModels& m, const BroadcastOptions& o) 
   }
   for (size_t i = 0; i < lines.size(); ++i) {
     const GiftNotice& g = lines[i];
-    nlohmann::json j{{"shard", g.shard},
-                     {"seq", g.seq},
-                     {"tx_id", Hex(g.tx_id)},
-                     {"payer", m.IsHidden(g.payer) ? nlohmann::json(nullptr) : nlohmann::json(g.payer)},
-                     {"host", g.host},
-                     {"room", g.room},
-                     {"gift", g.gift},
-                     {"count", g.count},
-                     {"amount", g.amount}};
+    nlohmann::json j{
+        {"shard", g.shard},
+        {"seq", g.seq},
+        {"tx_id", Hex(g.tx_id)},
+        {"payer", m.IsHidden(g.payer) ? nlohmann::json(nullptr) : nlohmann::json(g.payer)},
+        {"host", g.host},
+        {"room", g.room},
+        {"gift", g.gift},
+        {"count", g.count},
+        {"amount", g.amount}};
     if (!g.combo_id.empty()) {
       j["combo_id"] = Hex(g.combo_id);
       j["streak"] = streak[i];
@@ -61,9 +62,9 @@ std::vector<Broadcast> TakeBroadcasts(ReadModels& m, const BroadcastOptions& o) 
     if (u.level >= best.level) best = u;
   }
   for (const auto& [user, u] : ups) {
-    out.push_back({"giftledger.user." + std::to_string(user) + ".level",
-                   nlohmann::json{{"user", user}, {"level", u.level}, {"experience", u.experience}}
-                       .dump()});
+    out.push_back(
+        {"giftledger.user." + std::to_string(user) + ".level",
+         nlohmann::json{{"user", user}, {"level", u.level}, {"experience", u.experience}}.dump()});
   }
   m.gift_notices().clear();
   m.level_ups().clear();

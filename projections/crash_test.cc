@@ -2,11 +2,10 @@
 // batches and is killed at random moments; each restart resumes from the
 // positions in SQLite. The final state hash must equal a one-shot rebuild's,
 // so no event was lost or counted twice whatever moment the kill hit.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <random>
 

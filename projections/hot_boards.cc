@@ -13,8 +13,7 @@ constexpr int64_t kNoPeriod = INT64_MIN;
 
 }  // namespace
 
-void HotBoards::Add(Board b, uint64_t key, const Periods& periods, uint64_t member,
-                    int64_t delta) {
+void HotBoards::Add(Board b, uint64_t key, const Periods& periods, uint64_t member, int64_t delta) {
   Boards& bs = boards_[Key{key, uint8_t(b)}];
   auto [mp, fresh] = bs.members.try_emplace(member);
   Member& m = *mp;
@@ -57,7 +56,8 @@ bool HotBoards::Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankE
   if (bs.dirty[i]) {
     top.clear();
     bs.members.ForEach([&](uint64_t member, const Member& m) {
-      if (m.period[i] == bs.period[i] && m.score[i] > 0) top.push_back(RankEntry{member, m.score[i]});
+      if (m.period[i] == bs.period[i] && m.score[i] > 0)
+        top.push_back(RankEntry{member, m.score[i]});
     });
     const size_t keep = std::min(top.size(), kHotTopMax);
     std::partial_sort(top.begin(), top.begin() + keep, top.end(), RanksBefore);

@@ -37,8 +37,7 @@ class HotBoards {
   // Top min(n, kHotTopMax) members with a positive score of the board's
   // current period in window w. *period receives that period; false when
   // the board has never seen an event.
-  bool Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankEntry>* out,
-           int64_t* period);
+  bool Top(Board b, uint64_t key, Window w, size_t n, std::vector<RankEntry>* out, int64_t* period);
 
   // Sets one window's period and member score (loading from the store).
   void Load(Board b, uint64_t key, Window w, int64_t period, uint64_t member, int64_t score);

@@ -19,8 +19,7 @@ Result<ProjectionConfig> ConfigFromLedger(const std::string& data_dir, const Lev
   return c;
 }
 
-Status ProjectFromLedger(const std::string& data_dir, Projector& p,
-                         const LedgerSourceOptions& o) {
+Status ProjectFromLedger(const std::string& data_dir, Projector& p, const LedgerSourceOptions& o) {
   auto m = LoadManifest(data_dir);
   if (!m.ok()) return m.status();
   if (m->ledger_id != p.config().ledger_id || m->shard_count != p.config().shard_count) {

@@ -7,8 +7,7 @@
 
 namespace giftledger::projections {
 
-LevelTable::LevelTable()
-    : thresholds_{1000, 5000, 20000, 100000, 500000, 2000000, 10000000} {}
+LevelTable::LevelTable() : thresholds_{1000, 5000, 20000, 100000, 500000, 2000000, 10000000} {}
 
 Result<LevelTable> LevelTable::Make(std::vector<int64_t> thresholds) {
   if (thresholds.empty() || thresholds.size() > kLevelThresholdsMax) {

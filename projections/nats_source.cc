@@ -48,9 +48,11 @@ Status FillGap(natsConnection* nc, Projector& p, uint32_t shard, uint64_t until,
     const auto* d = reinterpret_cast<const uint8_t*>(natsMsg_GetData(reply));
     const size_t n = size_t(natsMsg_GetDataLength(reply));
     if (n >= 4 && std::memcmp(d, "GLRE", 4) == 0) {
-      return Unavailable("replay " + subject + ": " + std::string(reinterpret_cast<const char*>(d) + 4, n - 4));
+      return Unavailable("replay " + subject + ": " +
+                         std::string(reinterpret_cast<const char*>(d) + 4, n - 4));
     }
-    if (n < 32 || std::memcmp(d, "GLRP", 4) != 0) return DataLoss("replay " + subject + ": bad page");
+    if (n < 32 || std::memcmp(d, "GLRP", 4) != 0)
+      return DataLoss("replay " + subject + ": bad page");
     const uint32_t count = GetU32(d + 4);
     if (GetU64(d + 8) != from) return DataLoss("replay " + subject + ": page from another seq");
     if (count == 0 && until == kToDurableEnd) return Status::Ok();  // caught up

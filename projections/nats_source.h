@@ -22,7 +22,7 @@ struct NatsSourceOptions {
   std::string url = "nats://127.0.0.1:4222";
   std::string stream = "GIFTLEDGER_EVENTS";
   std::string durable = "giftledger-projector";
-  int fetch_max = 1000;           // messages per pull (and per SQLite batch at most)
+  int fetch_max = 1000;            // messages per pull (and per SQLite batch at most)
   int64_t fetch_timeout_ms = 500;  // an empty pull after this long is "idle"
   int64_t replay_timeout_ms = 5000;
   bool exit_when_idle = false;  // return after the first empty pull

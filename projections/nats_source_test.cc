@@ -207,8 +207,8 @@ TEST_F(NatsSourceTest, HotQueriesAnswerWhatSqliteHoldsWithPositions) {
   nlohmann::json answer;
   for (int i = 0; i < 200; ++i) {
     natsMsg* reply = nullptr;
-    if (natsConnection_Request(&reply, nc, "giftledger.q.leaderboard", req.data(),
-                               int(req.size()), 2000) != NATS_OK) {
+    if (natsConnection_Request(&reply, nc, "giftledger.q.leaderboard", req.data(), int(req.size()),
+                               2000) != NATS_OK) {
       // No responders until the projector has caught up and subscribed.
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;

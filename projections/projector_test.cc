@@ -252,9 +252,9 @@ TEST_F(ProjectorTest, SameEventsTwiceCountOnce) {
   TopUp(101, 10'000);
   Send(101, kHost, kRoom, 1, 3);
   ledger_->Close();
-  auto events = ::giftledger::testing::ReadAllEvents(
-      ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
-      LoadManifest(ledger_->dir()).value().public_keys[0]);
+  auto events =
+      ::giftledger::testing::ReadAllEvents(ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
+                                           LoadManifest(ledger_->dir()).value().public_keys[0]);
   ASSERT_TRUE(events.ok());
   const std::string db = dir_.Sub("rm.sqlite");
   auto p = Open(db, OpenMode::kOpenOrCreate);
@@ -278,9 +278,9 @@ TEST_F(ProjectorTest, GapIsRefusedAndChangesNothing) {
   TopUp(101, 5);
   TopUp(101, 7);
   ledger_->Close();
-  auto events = ::giftledger::testing::ReadAllEvents(
-      ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
-      LoadManifest(ledger_->dir()).value().public_keys[0]);
+  auto events =
+      ::giftledger::testing::ReadAllEvents(ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
+                                           LoadManifest(ledger_->dir()).value().public_keys[0]);
   ASSERT_TRUE(events.ok());
   const size_t n = events->size();
   auto p = Open(dir_.Sub("rm.sqlite"), OpenMode::kOpenOrCreate);
@@ -373,9 +373,9 @@ TEST_F(ProjectorTest, UncommittedBatchIsNotCountedAfterRestart) {
   WriteHistory(*ledger_, &next_tx_, 0);
   ledger_->Close();
   const std::string db = dir_.Sub("rm.sqlite");
-  auto events = ::giftledger::testing::ReadAllEvents(
-      ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
-      LoadManifest(ledger_->dir()).value().public_keys[0]);
+  auto events =
+      ::giftledger::testing::ReadAllEvents(ShardDir(ledger_->dir(), ShardId{0}), ShardId{0},
+                                           LoadManifest(ledger_->dir()).value().public_keys[0]);
   ASSERT_TRUE(events.ok());
   {
     auto p = Open(db, OpenMode::kCreateNew, LevelTable(), 10);

@@ -87,8 +87,7 @@ Result<AccountAnswer> QueryAccount(Store& store, uint64_t user) {
   GL_RETURN_IF_ERROR(w.Prepare(store.db(), "SELECT available, held FROM wallets WHERE user = ?"));
   GL_RETURN_IF_ERROR(
       h.Prepare(store.db(), "SELECT earned, paid_out FROM host_earnings WHERE host = ?"));
-  GL_RETURN_IF_ERROR(
-      l.Prepare(store.db(), "SELECT experience, level FROM levels WHERE user = ?"));
+  GL_RETURN_IF_ERROR(l.Prepare(store.db(), "SELECT experience, level FROM levels WHERE user = ?"));
   for (Stmt* s : {&w, &h, &l}) s->BindI64(1, int64_t(user));
   auto rw = w.Step();
   if (!rw.ok()) return rw.status();

@@ -27,8 +27,8 @@ Result<std::unique_ptr<HotQueryServer>> HotQueryServer::Start(natsConnection* nc
                                                               std::mutex* mu) {
   std::unique_ptr<HotQueryServer> s(new HotQueryServer(nc, p, mu));
   natsStatus st = natsConnection_Subscribe(&s->sub_, nc, "giftledger.q.*", OnMsg, s.get());
-  if (st != NATS_OK) return Unavailable(std::string("nats: subscribe giftledger.q.*: ") +
-                                        natsStatus_GetText(st));
+  if (st != NATS_OK)
+    return Unavailable(std::string("nats: subscribe giftledger.q.*: ") + natsStatus_GetText(st));
   st = natsConnection_Flush(nc);
   if (st != NATS_OK) return Unavailable(std::string("nats: flush: ") + natsStatus_GetText(st));
   return s;
@@ -45,9 +45,9 @@ void HotQueryServer::OnMsg(natsConnection* nc, natsSubscription*, natsMsg* msg, 
   auto* self = static_cast<HotQueryServer*>(closure);
   const char* reply = natsMsg_GetReply(msg);
   if (reply != nullptr && reply[0] != '\0') {
-    const std::string a = self->Answer(
-        natsMsg_GetSubject(msg),
-        std::string_view(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
+    const std::string a =
+        self->Answer(natsMsg_GetSubject(msg),
+                     std::string_view(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
     (void)natsConnection_Publish(nc, reply, a.data(), int(a.size()));
   }
   natsMsg_Destroy(msg);
@@ -85,8 +85,11 @@ std::string HotQueryServer::Answer(const std::string& subject, std::string_view 
                                                               : nlohmann::json(entries[i].member)},
                      {"score", entries[i].score}});
       }
-      out = {{"board", BoardName(*board)}, {"key", key},       {"window", WindowName(*window)},
-             {"period", any ? period : 0}, {"entries", e}};
+      out = {{"board", BoardName(*board)},
+             {"key", key},
+             {"window", WindowName(*window)},
+             {"period", any ? period : 0},
+             {"entries", e}};
     } else if (what == "wallet" || what == "level") {
       const uint64_t user = req.at("user").get<uint64_t>();
       const LevelRow* l = m.levels.find(user);

@@ -257,8 +257,7 @@ Status Store::Prepare() {
   st_ = std::make_unique<Stmts>();
   Stmts& s = *st_;
   GL_RETURN_IF_ERROR(s.wallet.Prepare(db_, "INSERT OR REPLACE INTO wallets VALUES (?, ?, ?)"));
-  GL_RETURN_IF_ERROR(
-      s.host.Prepare(db_, "INSERT OR REPLACE INTO host_earnings VALUES (?, ?, ?)"));
+  GL_RETURN_IF_ERROR(s.host.Prepare(db_, "INSERT OR REPLACE INTO host_earnings VALUES (?, ?, ?)"));
   GL_RETURN_IF_ERROR(s.level.Prepare(db_, "INSERT OR REPLACE INTO levels VALUES (?, ?, ?)"));
   GL_RETURN_IF_ERROR(s.privacy.Prepare(db_, "INSERT OR REPLACE INTO privacy VALUES (?, ?)"));
   GL_RETURN_IF_ERROR(s.gift.Prepare(
@@ -324,10 +323,9 @@ Status Store::LoadModels(const std::vector<Position>& positions, ReadModels* m) 
       ForEachRow(db_, "SELECT host, earned, paid_out FROM host_earnings", [&](Stmt& q) {
         m->hosts[UserId{uint64_t(q.I64(0))}] = HostRow{q.I64(1), q.I64(2)};
       }));
-  GL_RETURN_IF_ERROR(
-      ForEachRow(db_, "SELECT user, experience, level FROM levels", [&](Stmt& q) {
-        m->levels[UserId{uint64_t(q.I64(0))}] = LevelRow{q.I64(1), int32_t(q.I64(2))};
-      }));
+  GL_RETURN_IF_ERROR(ForEachRow(db_, "SELECT user, experience, level FROM levels", [&](Stmt& q) {
+    m->levels[UserId{uint64_t(q.I64(0))}] = LevelRow{q.I64(1), int32_t(q.I64(2))};
+  }));
   GL_RETURN_IF_ERROR(ForEachRow(db_, "SELECT user, hidden FROM privacy", [&](Stmt& q) {
     m->privacy_rows[UserId{uint64_t(q.I64(0))}] = q.I64(1) != 0;
   }));

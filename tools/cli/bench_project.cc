@@ -1,13 +1,12 @@
 #include "tools/cli/bench_project.h"
 
-#include <nlohmann/json.hpp>
-
 #include <time.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -217,15 +216,13 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
     // Warm-up: the first read of each board after the projection sorts it.
     for (uint64_t i = 0; i < o.queries / 10; ++i) {
       const Board b = boards[i % 4];
-      const uint64_t key =
-          projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
+      const uint64_t key = projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
       hot.Top(b, key, Window((i / 4) % projections::kWindowCount), 100, &top, &period);
     }
     auto t0 = std::chrono::steady_clock::now();
     for (uint64_t i = 0; i < o.queries; ++i) {
       const Board b = boards[i % 4];
-      const uint64_t key =
-          projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
+      const uint64_t key = projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
       if (hot.Top(b, key, Window((i / 4) % projections::kWindowCount), 100, &top, &period)) {
         entries += top.size();
       }
@@ -234,17 +231,14 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
     j["query_top100_per_s"] = rate;
     j["query_entries_avg"] = o.queries ? double(entries) / double(o.queries) : 0.0;
     // Baseline: the same top-100 from SQLite.
-    auto store = projections::Store::Open(dir + "/rm.sqlite", projections::OpenMode::kReadOnly,
-                                          {});
+    auto store = projections::Store::Open(dir + "/rm.sqlite", projections::OpenMode::kReadOnly, {});
     if (!store.ok()) return store.status();
     t0 = std::chrono::steady_clock::now();
     for (uint64_t i = 0; i < o.sqlite_queries; ++i) {
       const Board b = boards[i % 4];
-      const uint64_t key =
-          projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
-      auto a = projections::QueryLeaderboard(*store.value(), b, key,
-                                             Window((i / 4) % projections::kWindowCount),
-                                             std::nullopt, 100);
+      const uint64_t key = projections::IsGlobalBoard(b) ? 0 : 1'000'000 + SplitMix(rng) % o.hosts;
+      auto a = projections::QueryLeaderboard(
+          *store.value(), b, key, Window((i / 4) % projections::kWindowCount), std::nullopt, 100);
       if (!a.ok()) return a.status();
     }
     const double sqlite_rate = double(o.sqlite_queries) / Since(t0);
@@ -263,10 +257,11 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
 
 void PrintHuman(const nlohmann::json& j) {
   std::printf("events: %llu\n", (unsigned long long)j["events"].get<uint64_t>());
-  std::printf("ledger -> SQLite:    %12.0f events/s  (%.0f per CPU second; naive 1 tx/event: "
-              "%.0f/s, x%.1f)\n",
-              j["events_per_s"].get<double>(), j["events_per_cpu_s"].get<double>(),
-              j["naive_sqlite_events_per_s"].get<double>(), j["ratio_naive_sqlite"].get<double>());
+  std::printf(
+      "ledger -> SQLite:    %12.0f events/s  (%.0f per CPU second; naive 1 tx/event: "
+      "%.0f/s, x%.1f)\n",
+      j["events_per_s"].get<double>(), j["events_per_cpu_s"].get<double>(),
+      j["naive_sqlite_events_per_s"].get<double>(), j["ratio_naive_sqlite"].get<double>());
   std::printf("ledger -> memory:    %12.0f events/s  (%.0f per CPU second)\n",
               j["rebuild_events_per_s"].get<double>(), j["rebuild_events_per_cpu_s"].get<double>());
   std::printf("hot top-100:         %12.0f queries/s (SQLite: %.0f/s, x%.1f)\n",
@@ -282,11 +277,14 @@ void RegisterBenchProject(CLI::App* bench, int* exit_code) {
   auto o = std::make_shared<ProjectBenchOptions>();
   auto json = std::make_shared<bool>(false);
   cmd->add_option("--dir", o->dir, "Fresh work directory (default: under $TMPDIR)");
-  cmd->add_option("--events", o->events, "Events in the ledger")->capture_default_str()
+  cmd->add_option("--events", o->events, "Events in the ledger")
+      ->capture_default_str()
       ->check(CLI::Range(uint64_t(1000), uint64_t(100'000'000)));
-  cmd->add_option("--users", o->users, "Distinct payers")->capture_default_str()
+  cmd->add_option("--users", o->users, "Distinct payers")
+      ->capture_default_str()
       ->check(CLI::Range(1u, 100'000'000u));
-  cmd->add_option("--hosts", o->hosts, "Distinct hosts (one room each)")->capture_default_str()
+  cmd->add_option("--hosts", o->hosts, "Distinct hosts (one room each)")
+      ->capture_default_str()
       ->check(CLI::Range(1u, 10'000'000u));
   cmd->add_option("--naive-events", o->naive_events, "Events for the 1 tx/event baseline")
       ->capture_default_str();

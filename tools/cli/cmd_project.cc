@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "projections/ledger_source.h"
-#include "projections/nats_source.h"
 #include "projections/limits.h"
+#include "projections/nats_source.h"
 #include "projections/projector.h"
 #include "projections/state_hash.h"
 #include "tools/cli/commands.h"
@@ -26,9 +26,8 @@ using projections::Position;
 nlohmann::json PositionsJson(const std::vector<Position>& positions) {
   nlohmann::json a = nlohmann::json::array();
   for (size_t s = 0; s < positions.size(); ++s) {
-    a.push_back({{"shard", s},
-                 {"seq", positions[s].seq},
-                 {"ledger_time_us", positions[s].ledger_time_us}});
+    a.push_back(
+        {{"shard", s}, {"seq", positions[s].seq}, {"ledger_time_us", positions[s].ledger_time_us}});
   }
   return a;
 }
@@ -79,8 +78,7 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
                  "giftledger: give either --from-ledger DIR or --nats URL with --manifest\n");
     return kExitUsage;
   }
-  auto config =
-      projections::ConfigFromLedger(o.nats.empty() ? o.ledger : o.manifest, levels);
+  auto config = projections::ConfigFromLedger(o.nats.empty() ? o.ledger : o.manifest, levels);
   if (!config.ok()) return ReportError(config.status());
   auto p = projections::Projector::Open(o.db, mode, config.value(), o.batch);
   if (!p.ok()) return ReportError(p.status());
@@ -170,12 +168,14 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
                     "With --nats: do not answer giftledger.q.* hot queries");
   project->add_flag("--no-broadcasts", po->no_broadcasts,
                     "With --nats: publish no room/banner/level broadcasts");
-  project->add_option("--banner-min", po->banner_min,
-                      "With --nats: coins from which a gift line is also a banner")
+  project
+      ->add_option("--banner-min", po->banner_min,
+                   "With --nats: coins from which a gift line is also a banner")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(1), int64_t(1) << 62));
-  project->add_flag("--exit-when-idle", po->exit_when_idle,
-                    "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
+  project->add_flag(
+      "--exit-when-idle", po->exit_when_idle,
+      "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
   project->callback(
       [po, exit_code] { *exit_code = Run(*po, projections::OpenMode::kOpenOrCreate, "project"); });
 

@@ -89,12 +89,12 @@ int Account(const QueryOpts& o, bool level_only) {
   j["level"] = a->level ? nlohmann::json(a->level->level) : nlohmann::json(0);
   j["experience"] = a->level ? a->level->experience : 0;
   if (!level_only) {
-    j["wallet"] = a->wallet ? nlohmann::json{{"available", a->wallet->available},
-                                             {"held", a->wallet->held}}
-                            : nlohmann::json(nullptr);
-    j["host"] = a->host ? nlohmann::json{{"earned", a->host->earned},
-                                         {"paid_out", a->host->paid_out}}
-                        : nlohmann::json(nullptr);
+    j["wallet"] =
+        a->wallet ? nlohmann::json{{"available", a->wallet->available}, {"held", a->wallet->held}}
+                  : nlohmann::json(nullptr);
+    j["host"] = a->host
+                    ? nlohmann::json{{"earned", a->host->earned}, {"paid_out", a->host->paid_out}}
+                    : nlohmann::json(nullptr);
   }
   j["positions"] = PositionsJson(a->positions);
   if (o.json) {
@@ -137,8 +137,8 @@ int GiftRows(const QueryOpts& o) {
                     {"tx_id", ToHex(reinterpret_cast<const uint8_t*>(g.tx_id.data()), 16)},
                     {"kind", g.refund ? "refund" : "gift"},
                     {"ledger_time_us", g.ledger_time_us},
-                    {"order_id", ToHex(reinterpret_cast<const uint8_t*>(g.order_id.data()),
-                                       g.order_id.size())},
+                    {"order_id",
+                     ToHex(reinterpret_cast<const uint8_t*>(g.order_id.data()), g.order_id.size())},
                     {"payer", g.payer},
                     {"host", g.host},
                     {"room", g.room},
@@ -154,13 +154,14 @@ int GiftRows(const QueryOpts& o) {
   }
   std::printf("%zu rows (positions %s)\n", a->rows.size(), PositionsText(a->positions).c_str());
   for (const auto& r : rows) {
-    std::printf("  %s shard %u seq %llu tx %s payer %llu host %llu room %llu gift %u x%u amount %lld\n",
-                r["kind"].get<std::string>().c_str(), r["shard"].get<uint32_t>(),
-                (unsigned long long)r["seq"].get<uint64_t>(),
-                r["tx_id"].get<std::string>().c_str(), (unsigned long long)r["payer"].get<uint64_t>(),
-                (unsigned long long)r["host"].get<uint64_t>(),
-                (unsigned long long)r["room"].get<uint64_t>(), r["gift"].get<uint32_t>(),
-                r["count"].get<uint32_t>(), (long long)r["amount"].get<int64_t>());
+    std::printf(
+        "  %s shard %u seq %llu tx %s payer %llu host %llu room %llu gift %u x%u amount %lld\n",
+        r["kind"].get<std::string>().c_str(), r["shard"].get<uint32_t>(),
+        (unsigned long long)r["seq"].get<uint64_t>(), r["tx_id"].get<std::string>().c_str(),
+        (unsigned long long)r["payer"].get<uint64_t>(),
+        (unsigned long long)r["host"].get<uint64_t>(),
+        (unsigned long long)r["room"].get<uint64_t>(), r["gift"].get<uint32_t>(),
+        r["count"].get<uint32_t>(), (long long)r["amount"].get<int64_t>());
   }
   return kExitOk;
 }
