@@ -7,6 +7,7 @@
 #include "tools/cli/bench_e2e.h"
 #include "tools/cli/bench_engine.h"
 #include "tools/cli/bench_ledger.h"
+#include "tools/cli/bench_project.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
@@ -148,6 +149,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   RegisterBenchEngine(bench, exit_code);
   RegisterBenchRecovery(bench, exit_code);
   RegisterBenchE2e(bench, exit_code);
+  RegisterBenchProject(bench, exit_code);
 }
 
 }  // namespace giftledger::cli
