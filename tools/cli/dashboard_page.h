@@ -20,7 +20,10 @@ inline constexpr const char* kDashboardPage = R"HTML(<!doctype html>
          background:var(--bg); color:var(--ink); }
   header { display:flex; align-items:center; gap:24px; padding:14px 22px;
            border-bottom:1px solid var(--line); flex-wrap:wrap; }
-  header h1 { font-size:18px; margin:0 12px 0 0; letter-spacing:.5px; }
+  header h1 { font-size:18px; margin:0 12px 0 0; letter-spacing:.5px; display:flex;
+              align-items:center; gap:8px; }
+  .logo { width:18px; height:18px; border-radius:4px; background:var(--accent);
+          box-shadow: inset 0 -6px 0 #e65100; }
   .stat { display:flex; flex-direction:column; min-width:110px; }
   .stat b { font-size:22px; font-variant-numeric:tabular-nums; }
   .stat span { color:var(--dim); font-size:12px; text-transform:uppercase; }
@@ -49,7 +52,7 @@ inline constexpr const char* kDashboardPage = R"HTML(<!doctype html>
 </head>
 <body>
 <header>
-  <h1>🎁 giftledger</h1>
+  <h1><span class="logo"></span>giftledger</h1>
   <div class="stat"><b id="gifts">–</b><span>gifts / s</span></div>
   <div class="stat"><b id="cmds">–</b><span>commands / s</span></div>
   <div class="stat"><b id="p50">–</b><span>commit p50 ms</span></div>
