@@ -35,7 +35,7 @@ int64_t MustSub(int64_t a, int64_t b) {
 int64_t SpendAdd(int64_t a, int64_t b) { return std::min(kBalanceMax, a + b); }
 int64_t SpendSub(int64_t a, int64_t b) { return std::max<int64_t>(0, a - b); }
 
-void ApplyOrderPlaced(ShardState& s, const Event& e) {
+void ApplyOrderPlaced(ShardState& s, const Event& e, uint64_t seq) {
   const auto& p = e.order_placed();
   const TxId id = MustTxId(e.tx_id());
   const int32_t off = s.config.utc_offset_minutes;
@@ -66,20 +66,43 @@ void ApplyOrderPlaced(ShardState& s, const Event& e) {
   o.expires_at_us = p.expires_at_us();
   o.placed_day = day;
   o.placed_month = month;
+  o.seq = seq;
   GL_ASSERT(s.orders.emplace(id, o).second);
   s.expiry.emplace(o.expires_at_us, id);
 }
 
-// Takes the pending order `id` of `payer` out of the pending set.
-Order& ClosePending(ShardState& s, const std::string& order_id, uint64_t payer, int64_t amount,
-                    OrderStatus status) {
+// The closed order's new version: in memory, which overrides disk. In a
+// replay over runs written before the restart (seq at or below
+// order_disk_seq) the runs may already hold this version or a later one
+// (its refund, which the replay meets next): then memory need not keep it,
+// so that a replay from zero over the runs stays within the budget. They
+// may also lack it (the eviction ran when the order had a change after the
+// cut): then it stays in memory.
+void StoreClosed(ShardState& s, const TxId& id, const Order& o) {
+  if (o.seq <= s.order_disk_seq) {
+    GL_ASSERT(s.order_disk != nullptr);
+    const std::optional<Order> disk = s.order_disk->Find(id);
+    if (disk && disk->seq >= o.seq) {
+      s.orders.erase(id);
+      return;
+    }
+  }
+  s.orders.insert_or_assign(id, o);
+}
+
+// Takes the pending order `id` of `payer` out of the pending set (pending
+// orders are always in memory) and returns its closed version.
+Order ClosePending(ShardState& s, const std::string& order_id, uint64_t payer, int64_t amount,
+                   OrderStatus status, uint64_t seq) {
   const TxId id = MustTxId(order_id);
   auto it = s.orders.find(id);
   GL_ASSERT(it != s.orders.end());
-  Order& o = it->second;
+  Order o = it->second;
   GL_ASSERT(o.status == OrderStatus::kPending && o.payer.value == payer && o.amount == amount);
   GL_ASSERT(s.expiry.erase({o.expires_at_us, id}) == 1);
   o.status = status;
+  o.seq = seq;
+  StoreClosed(s, id, o);
   Wallet& w = s.wallets[o.payer];
   GL_ASSERT(w.pending_orders > 0);
   w.pending_orders -= 1;
@@ -87,18 +110,18 @@ Order& ClosePending(ShardState& s, const std::string& order_id, uint64_t payer, 
   return o;
 }
 
-void ApplyGiftSent(ShardState& s, const Event& e) {
+void ApplyGiftSent(ShardState& s, const Event& e, uint64_t seq) {
   const auto& p = e.gift_sent();
-  const Order& o = ClosePending(s, p.order_id(), p.payer(), p.amount(), OrderStatus::kConsumed);
+  const Order o = ClosePending(s, p.order_id(), p.payer(), p.amount(), OrderStatus::kConsumed, seq);
   GL_ASSERT(o.host_share == p.host_share() && o.host.value == p.host());
   s.totals.gifted += p.amount();
 }
 
-void ApplyOrderVoided(ShardState& s, const Event& e) {
+void ApplyOrderVoided(ShardState& s, const Event& e, uint64_t seq) {
   const auto& p = e.order_voided();
   const OrderStatus status =
       p.reason() == schemas::EXPIRED ? OrderStatus::kExpired : OrderStatus::kVoided;
-  const Order& o = ClosePending(s, p.order_id(), p.payer(), p.amount(), status);
+  const Order o = ClosePending(s, p.order_id(), p.payer(), p.amount(), status, seq);
   Wallet& w = s.wallets[o.payer];
   w.available = MustAdd(w.available, p.amount());
   // The hold never became spend: give it back to the caps' counters if they
@@ -107,20 +130,28 @@ void ApplyOrderVoided(ShardState& s, const Event& e) {
   if (w.month_index == o.placed_month) w.month_spent = SpendSub(w.month_spent, p.amount());
 }
 
-void ApplyRefunded(ShardState& s, const Event& e) {
+// The consumed order may be in memory or only on disk (evicted): its
+// refunded version goes to memory, overriding the disk record.
+void ApplyRefunded(ShardState& s, const Event& e, uint64_t seq) {
   const auto& p = e.refunded();
-  auto it = s.orders.find(MustTxId(p.order_id()));
-  GL_ASSERT(it != s.orders.end());
-  Order& o = it->second;
-  GL_ASSERT(o.status == OrderStatus::kConsumed && o.payer.value == p.payer());
-  GL_ASSERT(o.amount == p.amount());
+  const TxId id = MustTxId(p.order_id());
+  const std::optional<Order> found = s.FindOrder(id);
+  GL_ASSERT(found.has_value());
+  Order o = *found;
+  // During a replay over runs written after the snapshot, the newest record
+  // can already be this very refund.
+  GL_ASSERT(o.status == OrderStatus::kConsumed ||
+            (o.status == OrderStatus::kRefunded && o.seq == seq && seq <= s.order_disk_seq));
+  GL_ASSERT(o.payer.value == p.payer() && o.amount == p.amount());
   o.status = OrderStatus::kRefunded;
+  o.seq = seq;
+  StoreClosed(s, id, o);
   Wallet& w = s.wallets[o.payer];
   w.available = MustAdd(w.available, p.amount());
   s.totals.refunded += p.amount();
 }
 
-void ApplyBody(ShardState& s, const Event& e) {
+void ApplyBody(ShardState& s, const Event& e, uint64_t seq) {
   switch (e.body_case()) {
     case Event::kToppedUp: {
       Wallet& w = s.wallets[UserId{e.topped_up().user()}];
@@ -129,13 +160,13 @@ void ApplyBody(ShardState& s, const Event& e) {
       return;
     }
     case Event::kOrderPlaced:
-      return ApplyOrderPlaced(s, e);
+      return ApplyOrderPlaced(s, e, seq);
     case Event::kGiftSent:
-      return ApplyGiftSent(s, e);
+      return ApplyGiftSent(s, e, seq);
     case Event::kOrderVoided:
-      return ApplyOrderVoided(s, e);
+      return ApplyOrderVoided(s, e, seq);
     case Event::kRefunded:
-      return ApplyRefunded(s, e);
+      return ApplyRefunded(s, e, seq);
     case Event::kCatalogSet: {
       const auto& p = e.catalog_set();
       s.catalog[p.gift()] = CatalogEntry{p.name(), p.price(), p.active(), p.host_share_bps()};
@@ -185,7 +216,7 @@ void ApplyBody(ShardState& s, const Event& e) {
 
 void Apply(ShardState& s, const Event& e, uint64_t seq) {
   GL_ASSERT(seq > s.last_seq);
-  ApplyBody(s, e);
+  ApplyBody(s, e, seq);
   if (!e.command_hash().empty()) {
     GL_ASSERT(e.command_hash().size() == kCommandHashBytes);
     IdempotencyEntry entry;

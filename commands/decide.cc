@@ -246,10 +246,12 @@ bool RejectedFalse(const Ctx& c, ResultCode code, std::string_view message) {
 
 // The order named by a command of `payer` in *out, or false with the
 // rejection in c.out. Closed orders answer by their status; a pending order
-// past its expiry is expired.
-bool CheckPendingOrder(const Ctx& c, uint64_t payer, const std::string& id, const Order** out) {
-  const Order* o = c.state.FindOrder(*TxId::FromBytes(id));
-  if (o == nullptr || o->payer.value != payer) {
+// past its expiry is expired. Closed orders may be on disk (state.h): the
+// lookup reads the immutable runs, so it stays pure.
+bool CheckPendingOrder(const Ctx& c, uint64_t payer, const std::string& id,
+                       std::optional<Order>* out) {
+  std::optional<Order> o = c.state.FindOrder(*TxId::FromBytes(id));
+  if (!o || o->payer.value != payer) {
     return RejectedFalse(c, schemas::ORDER_NOT_FOUND, "no such order of this payer");
   }
   switch (o->status) {
@@ -266,13 +268,13 @@ bool CheckPendingOrder(const Ctx& c, uint64_t payer, const std::string& id, cons
   if (o->expires_at_us <= c.dc.ledger_time_us) {
     return RejectedFalse(c, schemas::ORDER_EXPIRED, "order expired");
   }
-  *out = o;
+  *out = std::move(o);
   return true;
 }
 
 void DecideConsumeOrder(const Ctx& c) {
   const auto& p = c.cmd.consume_order();
-  const Order* o = nullptr;
+  std::optional<Order> o;
   if (!CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return;
   Event& e = NewEvent(c, true);
   auto* g = e.mutable_gift_sent();
@@ -290,7 +292,7 @@ void DecideConsumeOrder(const Ctx& c) {
 
 void DecideCancelOrder(const Ctx& c) {
   const auto& p = c.cmd.cancel_order();
-  const Order* o = nullptr;
+  std::optional<Order> o;
   if (!CheckPendingOrder(c, p.payer(), p.order_id(), &o)) return;
   Event& e = NewEvent(c, true);
   auto* v = e.mutable_order_voided();
@@ -317,8 +319,8 @@ void DecideExpireOrders(const Ctx& c) {
 
 void DecideRefund(const Ctx& c) {
   const auto& p = c.cmd.refund();
-  const Order* o = c.state.FindOrder(*TxId::FromBytes(p.order_id()));
-  if (o == nullptr || o->payer.value != p.payer()) {
+  const std::optional<Order> o = c.state.FindOrder(*TxId::FromBytes(p.order_id()));
+  if (!o || o->payer.value != p.payer()) {
     return Rejected(c, schemas::ORDER_NOT_FOUND, "no such order of this payer");
   }
   switch (o->status) {
@@ -479,7 +481,7 @@ void Decide(const ShardState& state, const Command& cmd, const DecideContext& dc
   if (auto err = Validate(cmd, *tx, state.config))
     return Unlogged(out, schemas::INVALID_ARGUMENT, *err);
   // Order ids are PlaceOrder tx ids: never let a new command alias one.
-  if (c.record && state.orders.count(*tx) != 0) {
+  if (c.record && state.FindOrder(*tx).has_value()) {
     return Unlogged(out, schemas::TX_ID_REUSED, "tx id already names an order");
   }
   DecideBody(c);

@@ -10,6 +10,7 @@
 
 #include "commands/apply.h"
 #include "commands/idempotency_tier.h"
+#include "commands/order_tier.h"
 #include "commands/snapshot.h"
 #include "ledger/coding.h"
 #include "ledger/reader.h"
@@ -82,19 +83,30 @@ Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
                     std::to_string(covered) + ", past the end of the log " +
                     std::to_string(log_last_seq));
   }
+  auto orders = OrderIndex::Open(OrderDir(shard_dir_), options_.order_index);
+  if (!orders.ok()) return orders.status();
+  const uint64_t orders_covered = orders.value()->covered_seq();
+  if (orders_covered > log_last_seq) {
+    return DataLoss(orders.value()->dir() + ": order runs reach seq " +
+                    std::to_string(orders_covered) + ", past the end of the log " +
+                    std::to_string(log_last_seq));
+  }
   if (options_.snapshots) {
-    auto snap = LoadNewestStateSnapshot(shard_dir_, state_.config, log_last_seq, covered);
+    auto snap =
+        LoadNewestStateSnapshot(shard_dir_, state_.config, log_last_seq, covered, orders_covered);
     if (snap) {
       state_ = std::move(*snap);
       snapshot_seq_ = state_.last_seq;
     }
   }
   GL_RETURN_IF_ERROR(AttachIdempotencyIndex(state_, std::move(index.value())));
+  GL_RETURN_IF_ERROR(AttachOrderIndex(state_, std::move(orders.value())));
   // The memory tier never holds much more than its budget, and a hash table
   // never gives buckets back: size them once, so that no rehash of millions
   // of entries stalls a batch (or the replay) later.
   state_.idempotency.reserve(
       std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax) + 1);
+  state_.orders.reserve(std::min(options_.closed_orders_memory_max, kClosedOrdersMemoryMax) + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
   // not be asked for a seq past the end (it indexes into an empty index).
@@ -120,6 +132,13 @@ Status ShardEngine::ReplayLog(const PublicKey& key, Seq from) {
     // stays within the memory budget (and rebuilds missing runs).
     if (state_.idempotency.size() > options_.idempotency_memory_entries_max) {
       Status ev = EvictIdempotency(state_, options_.idempotency_memory_entries_max, seq.value);
+      if (!ev.ok()) {
+        parse_error = ev;
+        return false;
+      }
+    }
+    if (state_.closed_orders_in_memory() > options_.closed_orders_memory_max) {
+      Status ev = EvictClosedOrders(state_, options_.closed_orders_memory_max, seq.value);
       if (!ev.ok()) {
         parse_error = ev;
         return false;
@@ -194,6 +213,22 @@ void ShardEngine::MaybeEvictIdempotency() {
   if (failed_.ok()) failed_ = Unavailable("idempotency eviction failed: " + st.message());
 }
 
+void ShardEngine::MaybeEvictClosedOrders() {
+  if (state_.closed_orders_in_memory() <= options_.closed_orders_memory_max) return;
+  uint64_t durable_last;
+  {
+    std::lock_guard<std::mutex> dl(durable_mu_);
+    if (!failed_.ok()) return;
+    durable_last = durable_next_seq_ - 1;
+  }
+  Status st = EvictClosedOrders(state_, options_.closed_orders_memory_max, durable_last);
+  if (st.ok()) return;
+  spdlog::error("shard {}: closed-order eviction failed, engine stops: {}",
+                state_.config.shard.value, st.ToString());
+  std::lock_guard<std::mutex> dl(durable_mu_);
+  if (failed_.ok()) failed_ = Unavailable("closed-order eviction failed: " + st.message());
+}
+
 void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, BatchCallback done) {
   Waiter w;
   w.done = std::move(done);
@@ -203,6 +238,7 @@ void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, B
     // Between batches: no decision of this batch can have looked an id up
     // in memory that moves to disk under it.
     MaybeEvictIdempotency();
+    MaybeEvictClosedOrders();
     bool failed;
     {
       std::lock_guard<std::mutex> dl(durable_mu_);
@@ -343,6 +379,21 @@ size_t ShardEngine::idempotency_disk_entries() const {
 size_t ShardEngine::idempotency_runs() const {
   std::lock_guard<std::mutex> lock(submit_mu_);
   return state_.idempotency_disk ? state_.idempotency_disk->runs() : 0;
+}
+
+size_t ShardEngine::closed_orders_memory() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.closed_orders_in_memory();
+}
+
+size_t ShardEngine::order_disk_records() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.order_disk ? state_.order_disk->entries() : 0;
+}
+
+size_t ShardEngine::order_runs() const {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  return state_.order_disk ? state_.order_disk->runs() : 0;
 }
 
 Status ShardEngine::CheckCurrentInvariants() const {

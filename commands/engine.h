@@ -35,6 +35,10 @@ struct EngineOptions {
   // of a Submit and during replay; docs/commands.md).
   size_t idempotency_memory_entries_max = kIdempotencyMemoryEntriesMax;
   IdempotencyIndexOptions idempotency;
+  // Closed orders: beyond this many in memory, the oldest durable ones move
+  // to run files in <shard_dir>/orders (same moments; docs/commands.md).
+  size_t closed_orders_memory_max = kClosedOrdersMemoryMax;
+  RunIndexOptions order_index;
 };
 
 using BatchCallback = std::function<void(std::vector<schemas::CommandResult>)>;
@@ -84,6 +88,10 @@ class ShardEngine {
   size_t idempotency_memory_entries() const;
   size_t idempotency_disk_entries() const;
   size_t idempotency_runs() const;
+  // Closed orders held in memory / records in the on-disk order runs, and the runs.
+  size_t closed_orders_memory() const;
+  size_t order_disk_records() const;
+  size_t order_runs() const;
 
  private:
   struct Waiter {
@@ -107,6 +115,8 @@ class ShardEngine {
   // Evicts idempotency entries up to the last durable seq when over budget;
   // a failure fails the engine (fail closed, like a failed append).
   void MaybeEvictIdempotency();
+  // The same for closed orders.
+  void MaybeEvictClosedOrders();
   void OnDurable(const AppendOutcome& outcome, uint64_t expected_first_seq, uint64_t next_seq);
 
   const std::string shard_dir_;

@@ -88,7 +88,8 @@ void Produce(ShardEngine& e, const std::vector<std::vector<Command>>& batches,
 }
 
 Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir,
-                                                     size_t idempotency_memory_entries_max) {
+                                                     size_t idempotency_memory_entries_max,
+                                                     size_t closed_orders_memory_max) {
   if (!PathExists(ManifestPath(dir))) {
     auto m = FormatLedger(dir, 1, kSegmentBytesDefault);
     if (!m.ok()) return m.status();
@@ -101,6 +102,7 @@ Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir,
   EngineOptions eo;
   eo.writer.segment_bytes = manifest->segment_bytes;
   eo.idempotency_memory_entries_max = idempotency_memory_entries_max;
+  eo.closed_orders_memory_max = closed_orders_memory_max;
   return ShardEngine::Open(ShardDir(dir, ShardId{0}), ShardConfig{ShardId{0}, 1, 0}, key.value(),
                            eo);
 }
@@ -190,7 +192,8 @@ Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
       o.commands == 0) {
     return InvalidArgument("commands, batch, in-flight, producers and users must be positive");
   }
-  auto engine = OpenBenchEngine(o.data_dir, o.idempotency_memory_entries_max);
+  auto engine =
+      OpenBenchEngine(o.data_dir, o.idempotency_memory_entries_max, o.closed_orders_memory_max);
   if (!engine.ok()) return engine.status();
   ShardEngine& e = *engine.value();
   // The log's end names this run: a re-run on the same ledger uses new tx ids.
@@ -215,6 +218,9 @@ Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
   EngineBenchResult r;
   r.idempotency_disk_entries = e.idempotency_disk_entries();
   r.idempotency_runs = e.idempotency_runs();
+  r.closed_orders_memory = e.closed_orders_memory();
+  r.order_disk_records = e.order_disk_records();
+  r.order_runs = e.order_runs();
   GL_RETURN_IF_ERROR(e.Close());
 
   r.commands = mix.size();

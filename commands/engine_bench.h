@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/limits.h"
 #include "ledger/status.h"
 #include "schemas/giftledger.pb.h"
 
@@ -26,6 +27,8 @@ struct EngineBenchOptions {
   // The engine's idempotency memory budget (EngineOptions); a small one
   // makes the durable run evict to run files and look new ids up on disk.
   size_t idempotency_memory_entries_max = size_t{1} << 21;
+  // The engine's closed-order memory budget (EngineOptions).
+  size_t closed_orders_memory_max = kClosedOrdersMemoryMax;
 };
 
 struct EngineBenchResult {
@@ -41,6 +44,9 @@ struct EngineBenchResult {
   uint64_t blocks = 0;
   uint64_t idempotency_disk_entries = 0;  // after the durable run
   uint64_t idempotency_runs = 0;
+  uint64_t closed_orders_memory = 0;  // after the durable run
+  uint64_t order_disk_records = 0;
+  uint64_t order_runs = 0;
 };
 
 // The mix, deterministic for a given (commands, users, salt): per user a

@@ -31,6 +31,12 @@ inline constexpr size_t kCommandHashBytes = 16;
 // older entries move to run files (docs/commands.md, "Memory budget and the
 // on-disk index"; EngineOptions::idempotency_memory_entries_max).
 inline constexpr size_t kIdempotencyMemoryEntriesMax = size_t{1} << 21;
+// Default budget of closed orders held in memory per shard (≈ 40 MiB at
+// ~150 bytes a table entry); the oldest move to run files (docs/commands.md,
+// "Closed orders on disk"; EngineOptions::closed_orders_memory_max). Only a
+// replayed or late order command reads an evicted one. Pending orders are
+// never evicted.
+inline constexpr size_t kClosedOrdersMemoryMax = size_t{1} << 18;
 
 // Any two balances or a balance and an amount add without int64 overflow.
 static_assert(kBalanceMax <= INT64_MAX / 4);
@@ -41,6 +47,10 @@ static_assert(kPriceMax <= INT64_MAX / kOrderCountMax);
 static_assert(kAmountMax <= INT64_MAX / kHostShareBpsMax);
 // One ExpireOrders command's events fit in one block.
 static_assert(kExpireOrdersBatchMax <= kBlockEventsMax);
+// An eviction keeps half the budget: at least one closed order stays, and one
+// expiry sweep's closures fit before the next eviction is due.
+static_assert(kClosedOrdersMemoryMax / 2 >= kExpireOrdersBatchMax);
+static_assert(kIdempotencyMemoryEntriesMax / 2 >= kExpireOrdersBatchMax);
 // A user's pending orders can all be expired by one sweep.
 static_assert(kPendingOrdersPerUserMax <= kExpireOrdersBatchMax);
 

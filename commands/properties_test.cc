@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,13 +44,16 @@ uint64_t GenUser() { return kUsers[Pick<size_t>(0, kUsers.size())]; }
 uint64_t GenHost() { return kHosts[Pick<size_t>(0, kHosts.size())]; }
 
 // A random run: the history of commands sent and what each got back. With
-// a memory budget, idempotency entries beyond it go to run files in a
-// temporary directory (not fsynced: logic only) after every command.
+// memory budgets, idempotency entries and closed orders beyond them go to run
+// files in a temporary directory (orders in its "orders" subdirectory; not
+// fsynced: logic only) after every command.
 struct RandomRun {
   RandomRun() = default;
-  explicit RandomRun(size_t memory_max) : dir(std::make_unique<TempDir>()) {
+  RandomRun(size_t memory_max, size_t closed_max) : dir(std::make_unique<TempDir>()) {
     h.EnableDiskTier(dir->path(), memory_max, kNoSync);
+    h.EnableOrderTier(order_dir(), closed_max, kNoSync);
   }
+  std::string order_dir() const { return JoinPath(dir->path(), "orders"); }
   static constexpr IdempotencyIndexOptions kNoSync{10, false};
   std::unique_ptr<TempDir> dir;
   Harness h;
@@ -240,18 +244,19 @@ TEST(Properties, ResubmissionReturnsTheOriginalResultAndChangesNothing) {
   }));
 }
 
-// ---- The same properties with a tiny idempotency memory budget -------------
-// Most entries live in run files; answers, conservation and hashes must not
-// notice where an entry lives.
+// ---- The same properties with tiny memory budgets ----------------------------
+// Most idempotency entries and closed orders live in run files; answers,
+// conservation and hashes must not notice where an entry or order lives.
 
 size_t GenTinyBudget() { return Pick<size_t>(1, 9); }
 
 TEST(Properties, EvictedIdsAnswerTheOriginalResultWithATinyMemoryBudget) {
   EXPECT_TRUE(rc::check("resubmission answers come from memory and runs alike", [] {
-    RandomRun r(GenTinyBudget());
+    RandomRun r(GenTinyBudget(), GenTinyBudget());
     RunRandom(r);
     RC_CLASSIFY(r.h.state.idempotency_disk_seq > 0, "entries on disk");
     RC_CLASSIFY(r.h.state.idempotency_disk->runs() > 1, "several runs");
+    RC_CLASSIFY(r.h.state.order_disk_seq > 0, "closed orders on disk");
     RC_ASSERT(CheckInvariants(r.h.state).ok());
     CheckResubmissions(r, r.h.state);
   }));
@@ -260,22 +265,28 @@ TEST(Properties, EvictedIdsAnswerTheOriginalResultWithATinyMemoryBudget) {
 TEST(Properties, ReplayFromZeroIsHashEqualWithATinyMemoryBudget) {
   EXPECT_TRUE(rc::check("live (memory + runs) = replay without runs = replay re-evicting", [] {
     const size_t budget = GenTinyBudget();
-    RandomRun r(budget);
+    const size_t closed_budget = GenTinyBudget();
+    RandomRun r(budget, closed_budget);
     RunRandom(r);
     const Hash32 live = StateHash(r.h.state);
     // All in memory.
     RC_ASSERT(StateHash(r.h.Replay()) == live);
-    // From zero into an empty directory, evicting with another budget.
+    // From zero into an empty directory, evicting with other budgets.
     TempDir fresh;
     const ShardState rebuilt =
-        r.h.ReplayWithDiskTier(fresh.path(), GenTinyBudget(), RandomRun::kNoSync);
+        r.h.ReplayWithDiskTier(fresh.path(), GenTinyBudget(), RandomRun::kNoSync,
+                               JoinPath(fresh.path(), "orders"), GenTinyBudget());
     RC_ASSERT(StateHash(rebuilt) == live);
     RC_ASSERT(CheckInvariants(rebuilt).ok());
     CheckResubmissions(r, rebuilt);
-    // From zero over the live run's own runs: entries they hold stay on disk.
-    const ShardState over = r.h.ReplayWithDiskTier(r.dir->path(), budget, RandomRun::kNoSync);
+    // From zero over the live run's own runs: entries and closed orders they
+    // hold stay on disk.
+    const ShardState over = r.h.ReplayWithDiskTier(r.dir->path(), budget, RandomRun::kNoSync,
+                                                   r.order_dir(), closed_budget);
     RC_ASSERT(StateHash(over) == live);
+    RC_ASSERT(CheckInvariants(over).ok());
     RC_ASSERT(over.idempotency.size() <= budget);
+    RC_ASSERT(over.closed_orders_in_memory() <= closed_budget);
   }));
 }
 
@@ -285,7 +296,8 @@ TEST(Properties, ReplayFromZeroIsHashEqualWithATinyMemoryBudget) {
 TEST(Properties, RestartFromSnapshotAndRunsEqualsLiveWithATinyMemoryBudget) {
   EXPECT_TRUE(rc::check("snapshot + runs + tail = live", [] {
     const size_t budget = GenTinyBudget();
-    RandomRun r(budget);
+    const size_t closed_budget = GenTinyBudget();
+    RandomRun r(budget, closed_budget);
     std::string payload;
     uint64_t snap_seq = 0;
     const int snap_step = Pick(0, 60);
@@ -305,10 +317,15 @@ TEST(Properties, RestartFromSnapshotAndRunsEqualsLiveWithATinyMemoryBudget) {
     RC_ASSERT(index.ok());
     RC_CLASSIFY(index.value()->covered_seq() > snap_seq, "runs newer than the snapshot");
     RC_ASSERT(AttachIdempotencyIndex(restored.value(), index.value()).ok());
+    auto orders = OrderIndex::Open(r.order_dir(), RandomRun::kNoSync);
+    RC_ASSERT(orders.ok());
+    RC_CLASSIFY(orders.value()->covered_seq() > snap_seq, "order runs newer than the snapshot");
+    RC_ASSERT(AttachOrderIndex(restored.value(), orders.value()).ok());
     for (const auto& [seq, e] : r.h.log) {
       if (seq <= snap_seq) continue;
       Apply(restored.value(), e, seq);
       RC_ASSERT(EvictIdempotency(restored.value(), budget, seq).ok());
+      RC_ASSERT(EvictClosedOrders(restored.value(), closed_budget, seq).ok());
     }
     RC_ASSERT(StateHash(restored.value()) == StateHash(r.h.state));
     RC_ASSERT(CheckInvariants(restored.value()).ok());
@@ -318,9 +335,56 @@ TEST(Properties, RestartFromSnapshotAndRunsEqualsLiveWithATinyMemoryBudget) {
 
 TEST(Properties, MoneyConservedWithATinyMemoryBudget) {
   EXPECT_TRUE(rc::check("invariants hold after every command while evicting", [] {
-    RandomRun r(GenTinyBudget());
+    RandomRun r(GenTinyBudget(), GenTinyBudget());
     RunRandom(r);  // checks CheckInvariants after every step
     RC_ASSERT(CheckInvariants(r.h.state).ok());
+  }));
+}
+
+// Every order ever placed, wherever it lives: a consumed or refunded one
+// cannot be consumed again, a refunded one cannot be refunded again, and
+// neither attempt moves money.
+TEST(Properties, EvictedClosedOrdersNeverMoveMoneyTwiceWithATinyBudget) {
+  EXPECT_TRUE(rc::check("closed orders on disk answer like closed orders in memory", [] {
+    RandomRun r(GenTinyBudget(), GenTinyBudget());
+    RunRandom(r);
+    size_t on_disk = 0;
+    for (const Command& placed : r.placed) {
+      const TxId id = *TxId::FromBytes(placed.tx_id());
+      const std::optional<Order> order = r.h.state.FindOrder(id);
+      if (!order || order->status == OrderStatus::kPending) continue;
+      if (r.h.state.orders.count(id) == 0) ++on_disk;
+      const uint64_t payer = order->payer.value;
+      const Wallet wallet = r.h.W(payer);
+      const Totals totals = r.h.state.totals;
+      const Outcome consume = r.h.Run(ConsumeCmd(Tx(r.next_tx++), payer, id.str()));
+      const Outcome cancel = r.h.Run(CancelCmd(Tx(r.next_tx++), payer, id.str()));
+      RC_ASSERT(consume.events == 1 && consume.produced[0].has_command_rejected());
+      RC_ASSERT(cancel.events == 1 && cancel.produced[0].has_command_rejected());
+      switch (order->status) {
+        case OrderStatus::kConsumed:
+        case OrderStatus::kRefunded:
+          RC_ASSERT(consume.code == schemas::ORDER_ALREADY_CONSUMED);
+          break;
+        case OrderStatus::kVoided:
+          RC_ASSERT(consume.code == schemas::ORDER_VOIDED);
+          break;
+        default:
+          RC_ASSERT(consume.code == schemas::ORDER_EXPIRED);
+      }
+      RC_ASSERT(cancel.code == consume.code);
+      if (order->status == OrderStatus::kRefunded) {
+        const Outcome refund = r.h.Run(RefundCmd(Tx(r.next_tx++), payer, id.str()));
+        RC_ASSERT(refund.code == schemas::ALREADY_REFUNDED);
+      }
+      // Only rejections were logged: neither the payer's wallet nor a total moved.
+      RC_ASSERT(r.h.W(payer).available == wallet.available);
+      RC_ASSERT(r.h.W(payer).held == wallet.held);
+      RC_ASSERT(r.h.state.totals.gifted == totals.gifted);
+      RC_ASSERT(r.h.state.totals.refunded == totals.refunded);
+      RC_ASSERT(CheckInvariants(r.h.state).ok());
+    }
+    RC_CLASSIFY(on_disk > 0, "some closed orders only on disk");
   }));
 }
 

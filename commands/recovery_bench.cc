@@ -128,6 +128,9 @@ Result<RecoveryBenchResult> RunRecoveryBench(const RecoveryBenchOptions& o) {
     r.idempotency_memory_entries = e.value()->idempotency_memory_entries();
     r.idempotency_disk_entries = e.value()->idempotency_disk_entries();
     r.idempotency_runs = e.value()->idempotency_runs();
+    r.closed_orders_memory = e.value()->closed_orders_memory();
+    r.order_disk_records = e.value()->order_disk_records();
+    r.order_runs = e.value()->order_runs();
     GL_RETURN_IF_ERROR(e.value()->Close());
   }
   auto snap = LoadNewestSnapshot(ledger->shard_dir, ShardId{0}, Seq{r.log_events});

@@ -36,6 +36,10 @@ struct RecoveryBenchResult {
   uint64_t idempotency_memory_entries = 0;
   uint64_t idempotency_disk_entries = 0;
   uint64_t idempotency_runs = 0;
+  // Closed orders after the restart from the snapshot.
+  uint64_t closed_orders_memory = 0;
+  uint64_t order_disk_records = 0;
+  uint64_t order_runs = 0;
 };
 
 Result<RecoveryBenchResult> RunRecoveryBench(const RecoveryBenchOptions& options);

@@ -34,7 +34,8 @@ Status WriteStateSnapshot(const std::string& shard_dir, const ShardState& state)
 
 std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
                                                   const ShardConfig& config, uint64_t max_seq,
-                                                  uint64_t idempotency_covered_seq) {
+                                                  uint64_t idempotency_covered_seq,
+                                                  uint64_t order_covered_seq) {
   // ledger/ picks the newest file that passes its own checks; a payload this
   // layer refuses sends us back for the newest one strictly before it.
   for (Seq seq_max{max_seq};;) {
@@ -52,6 +53,11 @@ std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
                        std::to_string(state->idempotency_disk_seq) +
                        " to run files that cover only up to " +
                        std::to_string(idempotency_covered_seq));
+    }
+    if (state.ok() && state->order_disk_seq > order_covered_seq) {
+      state = DataLoss("snapshot: leaves closed orders up to seq " +
+                       std::to_string(state->order_disk_seq) +
+                       " to run files that cover only up to " + std::to_string(order_covered_seq));
     }
     if (state.ok()) {
       spdlog::info("shard {}: loaded snapshot {} at seq {}", config.shard.value, snap.path,

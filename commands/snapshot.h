@@ -31,11 +31,14 @@ Status WriteStateSnapshot(const std::string& shard_dir, const ShardState& state)
 // The newest snapshot under shard_dir whose file and payload pass every check,
 // whose seq is ≤ max_seq (the log may not end before a snapshot) and whose
 // idempotency_disk_seq is ≤ idempotency_covered_seq (the entries it leaves
-// to the run files must be there); nullopt when there is none. Each skipped
-// file is named in a warning. The state comes without its on-disk index
-// (AttachIdempotencyIndex, idempotency_tier.h).
+// to the run files must be there), and the same for order_disk_seq and
+// order_covered_seq; nullopt when there is none. Each skipped file is named
+// in a warning. The state comes without its on-disk indexes
+// (AttachIdempotencyIndex, idempotency_tier.h; AttachOrderIndex,
+// order_tier.h).
 std::optional<ShardState> LoadNewestStateSnapshot(const std::string& shard_dir,
                                                   const ShardConfig& config, uint64_t max_seq,
-                                                  uint64_t idempotency_covered_seq = 0);
+                                                  uint64_t idempotency_covered_seq = 0,
+                                                  uint64_t order_covered_seq = 0);
 
 }  // namespace giftledger::commands

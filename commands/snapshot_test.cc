@@ -132,9 +132,10 @@ TEST(Snapshot, PayloadWithACatalogFlagOtherThanZeroOrOneIsDataLoss) {
   Harness h;
   ASSERT_EQ(h.Run(CatalogCmd(Tx(1), 7, 100)).code, schemas::OK);
   std::string payload = EncodeSnapshotPayload(h.state);
-  // config 12, four empty-table counts (wallets, hosts, orders, expiry) and
-  // the catalog count 5 × 8, gift 4, name "gift-7" 4 + 6, price 8.
-  constexpr size_t kActive = 12 + 5 * 8 + 4 + 4 + 6 + 8;
+  // config 12, four empty-table counts (wallets, hosts, orders, expiry),
+  // order_disk_seq and the catalog count 6 × 8, gift 4, name "gift-7" 4 + 6,
+  // price 8.
+  constexpr size_t kActive = 12 + 6 * 8 + 4 + 4 + 6 + 8;
   ASSERT_EQ(payload[kActive], 1);
   payload[kActive] = 2;
   EXPECT_EQ(DecodeSnapshotPayload(payload, h.state.config, h.state.last_seq).status().code(),

@@ -20,9 +20,13 @@ const HostAccount* ShardState::FindHost(UserId u) const {
   return it == hosts.end() ? nullptr : &it->second;
 }
 
-const Order* ShardState::FindOrder(const TxId& id) const {
+std::optional<Order> ShardState::FindOrder(const TxId& id) const {
   auto it = orders.find(id);
-  return it == orders.end() ? nullptr : &it->second;
+  if (it != orders.end()) return it->second;
+  // A state parsed from a snapshot must get its runs before it decides.
+  GL_ASSERT(order_disk_seq == 0 || order_disk != nullptr);
+  if (order_disk) return order_disk->Find(id);
+  return std::nullopt;
 }
 
 std::optional<IdempotencyEntry> ShardState::FindIdempotency(const TxId& tx) const {
@@ -102,23 +106,49 @@ void HashAccounts(const ShardState& s, Canon& c) {
   }
 }
 
-void HashOrders(const ShardState& s, Canon& c) {
-  c.U64(s.orders.size());
-  for (const TxId& id : SortedKeys(s.orders)) {
-    const Order& o = s.orders.at(id);
-    c.Bytes(id.bytes);
-    c.U64(o.payer.value);
-    c.U64(o.host.value);
-    c.U64(o.room);
-    c.U32(o.gift);
-    c.U32(o.count);
-    c.I64(o.amount);
-    c.I64(o.host_share);
-    c.I64(o.expires_at_us);
-    c.I64(o.placed_day);
-    c.I64(o.placed_month);
-    c.U8(uint8_t(o.status));
+void PutOrder(Canon& c, const TxId& id, const Order& o) {
+  c.Bytes(id.bytes);
+  c.U64(o.payer.value);
+  c.U64(o.host.value);
+  c.U64(o.room);
+  c.U32(o.gift);
+  c.U32(o.count);
+  c.I64(o.amount);
+  c.I64(o.host_share);
+  c.I64(o.expires_at_us);
+  c.I64(o.placed_day);
+  c.I64(o.placed_month);
+  c.U64(o.seq);
+  c.U8(uint8_t(o.status));
+}
+
+// Snapshot form: order_disk_seq, then the in-memory tier. Logical form: both
+// tiers merged in order id order, the memory version of a key in both.
+void HashOrders(const ShardState& s, Canon& c, bool logical) {
+  if (!logical) c.U64(s.order_disk_seq);
+  const std::vector<TxId> memory = SortedKeys(s.orders);
+  const size_t count_at = c.size();
+  c.U64(0);
+  uint64_t count = 0;
+  size_t m = 0;
+  auto drain_memory_below = [&](const TxId* bound) {
+    for (; m < memory.size() && (bound == nullptr || memory[m] < *bound); ++m, ++count) {
+      PutOrder(c, memory[m], s.orders.at(memory[m]));
+    }
+  };
+  if (logical) {
+    GL_ASSERT(s.order_disk_seq == 0 || s.order_disk != nullptr);
+    if (s.order_disk) {
+      s.order_disk->ForEach([&](const OrderRecord& r) {
+        drain_memory_below(&r.tx);
+        if (m < memory.size() && memory[m] == r.tx) return;  // memory overrides disk
+        PutOrder(c, r.tx, r.entry);
+        ++count;
+      });
+    }
   }
+  drain_memory_below(nullptr);
+  c.PatchU64(count_at, count);
   c.U64(s.expiry.size());
 }
 
@@ -190,7 +220,7 @@ std::string Serialize(const ShardState& s, bool logical) {
   c.U32(s.config.shard_count);
   c.U32(uint32_t(s.config.utc_offset_minutes));
   HashAccounts(s, c);
-  HashOrders(s, c);
+  HashOrders(s, c, logical);
   HashSettings(s, c);
   if (logical) {
     SerializeIdempotencyLogical(s, c);
@@ -304,8 +334,9 @@ void ParseAccounts(Uncanon& u, ShardState* s) {
 }
 
 void ParseOrders(Uncanon& u, ShardState* s) {
+  s->order_disk_seq = u.U64();
   TxId prev;
-  const uint64_t n = u.Count(97);
+  const uint64_t n = u.Count(105);
   s->orders.reserve(n);
   for (uint64_t i = 0; i < n && !u.failed(); ++i) {
     TxId id;
@@ -323,8 +354,9 @@ void ParseOrders(Uncanon& u, ShardState* s) {
     o.expires_at_us = u.I64();
     o.placed_day = u.I64();
     o.placed_month = u.I64();
+    o.seq = u.U64();
     o.status = OrderStatus(u.U8());
-    if (o.status > OrderStatus::kRefunded) return u.Fail();
+    if (o.status > OrderStatus::kRefunded || o.seq == 0) return u.Fail();
     if (o.status == OrderStatus::kPending) s->expiry.emplace(o.expires_at_us, id);
     s->orders.emplace(id, o);
   }
@@ -420,10 +452,14 @@ bool InBalanceRange(int64_t v) { return v >= 0 && v <= kBalanceMax; }
 
 Status CheckOrders(const ShardState& s, std::unordered_map<UserId, __int128, UserIdHash>* held,
                    std::unordered_map<UserId, uint32_t, UserIdHash>* pending) {
+  if (s.order_disk && s.order_disk->covered_seq() != s.order_disk_seq) {
+    return Internal("order index covers another seq than the state says");
+  }
   size_t pending_total = 0;
   for (const auto& [id, o] : s.orders) {
     if (o.amount < 1 || o.amount > kAmountMax) return Internal("order amount out of range");
     if (o.host_share < 0 || o.host_share > o.amount) return Internal("host share out of range");
+    if (o.seq == 0 || o.seq > s.last_seq) return Internal("order seq outside the applied range");
     if (o.status != OrderStatus::kPending) continue;
     ++pending_total;
     (*held)[o.payer] += o.amount;

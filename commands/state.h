@@ -18,6 +18,7 @@
 
 #include "commands/idempotency_index.h"
 #include "commands/ids.h"
+#include "commands/order_index.h"
 #include "ledger/status.h"
 #include "ledger/types.h"
 #include "schemas/giftledger.pb.h"
@@ -50,22 +51,6 @@ struct HostAccount {
   int64_t paid_out = 0;
 };
 
-enum class OrderStatus : uint8_t { kPending = 0, kConsumed, kVoided, kExpired, kRefunded };
-
-struct Order {
-  UserId payer;
-  UserId host;
-  uint64_t room = 0;
-  uint32_t gift = 0;
-  uint32_t count = 0;
-  int64_t amount = 0;
-  int64_t host_share = 0;
-  int64_t expires_at_us = 0;
-  int64_t placed_day = 0;
-  int64_t placed_month = 0;
-  OrderStatus status = OrderStatus::kPending;
-};
-
 struct CatalogEntry {
   std::string name;
   int64_t price = 0;
@@ -93,9 +78,19 @@ struct ShardState {
   ShardConfig config;
   std::unordered_map<UserId, Wallet, UserIdHash> wallets;
   std::unordered_map<UserId, HostAccount, UserIdHash> hosts;
-  // Every order ever placed, by order id; closed ones keep their status so a
-  // replayed ConsumeOrder is rejected by state.
+  // Every order ever placed, by order id, in two tiers (docs/commands.md,
+  // "Memory budget and the on-disk index"); closed ones keep their status so
+  // that a replayed ConsumeOrder is rejected by state. Memory holds every
+  // pending order and the closed ones not evicted yet; the runs (order_disk,
+  // covering seqs up to order_disk_seq) hold evicted closed orders, the
+  // newest run's record of an id superseding older ones. An id in both (a
+  // consumed order on disk, refunded since) is the memory version: memory
+  // overrides disk. The logical table is that union, which is what StateHash
+  // covers. order_disk_seq > 0 with no index attached is a state just parsed
+  // from a snapshot: AttachOrderIndex before use.
   std::unordered_map<TxId, Order, TxIdHash> orders;
+  uint64_t order_disk_seq = 0;
+  std::shared_ptr<const OrderIndex> order_disk;
   // Pending orders by expiry: (expires_at_us, order id). Derived from orders.
   std::set<std::pair<int64_t, TxId>> expiry;
   std::map<uint32_t, CatalogEntry> catalog;
@@ -118,7 +113,10 @@ struct ShardState {
 
   const Wallet* FindWallet(UserId u) const;
   const HostAccount* FindHost(UserId u) const;
-  const Order* FindOrder(const TxId& id) const;
+  // The order in memory, else on disk (a closed one).
+  std::optional<Order> FindOrder(const TxId& id) const;
+  // Closed orders held in memory (every pending order is in `expiry`).
+  size_t closed_orders_in_memory() const { return orders.size() - expiry.size(); }
   // The tx id's entry in memory or on disk.
   std::optional<IdempotencyEntry> FindIdempotency(const TxId& tx) const;
 };
@@ -126,7 +124,8 @@ struct ShardState {
 // The canonical serialization: every map in key order, fixed-width
 // little-endian integers, strings length-prefixed. Snapshots store it: the
 // idempotency part is the in-memory tier and idempotency_disk_seq (the
-// entries at or below it are in the run files, not in the snapshot).
+// entries at or below it are in the run files, not in the snapshot); the
+// same for orders and order_disk_seq.
 std::string SerializeState(const ShardState& state);
 // The inverse, strict: DATA_LOSS when malformed (truncated, trailing bytes,
 // keys of a table not strictly ascending, a flag other than 0/1, an expiry
@@ -136,8 +135,9 @@ Result<ShardState> ParseState(std::string_view bytes);
 
 // BLAKE2b-256 of the logical state, so that a replay can be compared bit for
 // bit: SerializeState's layout, except that the idempotency table is the
-// union of both tiers in tx id order and idempotency_disk_seq is left out, so
-// where the memory/disk split lies does not matter.
+// union of both tiers in tx id order and idempotency_disk_seq is left out,
+// and the same for orders (memory overriding disk) and order_disk_seq, so
+// where the memory/disk splits lie does not matter.
 Hash32 StateHash(const ShardState& state);
 
 // Checks every invariant of docs/commands.md: non-negative balances within

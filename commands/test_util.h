@@ -10,6 +10,7 @@
 #include "commands/apply.h"
 #include "commands/decide.h"
 #include "commands/idempotency_tier.h"
+#include "commands/order_tier.h"
 #include "commands/routing.h"
 #include "commands/state.h"
 #include "ledger/coding.h"
@@ -166,8 +167,20 @@ class Harness {
     memory_max_ = memory_max;
   }
 
+  // Gives the state an on-disk tier of closed orders in `dir` with a budget
+  // of `closed_max` closed orders in memory, evicted as the engine does.
+  void EnableOrderTier(const std::string& dir, size_t closed_max, RunIndexOptions options = {}) {
+    auto index = OrderIndex::Open(dir, options);
+    GL_ASSERT(index.ok());
+    GL_ASSERT(AttachOrderIndex(state, index.value()).ok());
+    closed_orders_max_ = closed_max;
+  }
+
   Outcome Run(const Command& c, uint32_t roles = kRolesAllGateway) {
     if (memory_max_ != 0) GL_ASSERT(EvictIdempotency(state, memory_max_, next_seq - 1).ok());
+    if (closed_orders_max_ != 0) {
+      GL_ASSERT(EvictClosedOrders(state, closed_orders_max_, next_seq - 1).ok());
+    }
     Decision d = Decide(state, c, DecideContext{now_us, roles});
     Outcome o;
     o.code = d.code;
@@ -210,16 +223,24 @@ class Harness {
   }
 
   // The log replayed into a fresh state whose tier lives in `dir` (runs
-  // already there are used; entries they hold are not put in memory).
+  // already there are used; entries they hold are not put in memory); with
+  // `order_dir`, closed orders too, beyond `closed_max` in memory.
   ShardState ReplayWithDiskTier(const std::string& dir, size_t memory_max,
-                                IdempotencyIndexOptions options = {}) const {
+                                IdempotencyIndexOptions options = {},
+                                const std::string& order_dir = "", size_t closed_max = 0) const {
     ShardState s(state.config);
     auto index = IdempotencyIndex::Open(dir, options);
     GL_ASSERT(index.ok());
     GL_ASSERT(AttachIdempotencyIndex(s, index.value()).ok());
+    if (!order_dir.empty()) {
+      auto orders = OrderIndex::Open(order_dir, options);
+      GL_ASSERT(orders.ok());
+      GL_ASSERT(AttachOrderIndex(s, orders.value()).ok());
+    }
     for (const auto& [seq, e] : log) {
       Apply(s, e, seq);
       GL_ASSERT(EvictIdempotency(s, memory_max, seq).ok());
+      if (!order_dir.empty()) GL_ASSERT(EvictClosedOrders(s, closed_max, seq).ok());
     }
     return s;
   }
@@ -230,7 +251,8 @@ class Harness {
   std::vector<std::pair<uint64_t, Event>> log;
 
  private:
-  size_t memory_max_ = 0;  // 0: no disk tier
+  size_t memory_max_ = 0;         // 0: no disk tier
+  size_t closed_orders_max_ = 0;  // 0: no order tier
 };
 
 }  // namespace giftledger::commands::testing

@@ -223,6 +223,10 @@ Result<nlohmann::json> RunEngineBenchCli(const EngineCliOptions& o) {
   j["idempotency_memory_entries_max"] = o.engine.idempotency_memory_entries_max;
   j["idempotency_disk_entries"] = r->idempotency_disk_entries;
   j["idempotency_runs"] = r->idempotency_runs;
+  j["closed_orders_memory_max"] = o.engine.closed_orders_memory_max;
+  j["closed_orders_memory"] = r->closed_orders_memory;
+  j["order_disk_records"] = r->order_disk_records;
+  j["order_runs"] = r->order_runs;
   j["decide_apply_per_s"] = r->decide_apply_per_s;
   j["sqlite_commands"] = o.sqlite_commands;
   j["sqlite_naive_commands_per_s"] = sqlite.value();
@@ -262,6 +266,9 @@ Result<nlohmann::json> RunRecoveryBenchCli(const commands::RecoveryBenchOptions&
   j["idempotency_memory_entries"] = r->idempotency_memory_entries;
   j["idempotency_disk_entries"] = r->idempotency_disk_entries;
   j["idempotency_runs"] = r->idempotency_runs;
+  j["closed_orders_memory"] = r->closed_orders_memory;
+  j["order_disk_records"] = r->order_disk_records;
+  j["order_runs"] = r->order_runs;
   j["accounts"] = r->accounts;
   j["bytes_per_account"] = r->bytes_per_account;
   j["bytes_per_account_method"] = "heap bytes in use (glibc mallinfo2), wallet + top-up tx id";

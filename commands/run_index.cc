@@ -1,0 +1,172 @@
+#include "commands/run_index.h"
+
+#include <fcntl.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+namespace giftledger::commands {
+
+namespace {
+
+constexpr char kRunSuffix[] = ".run";
+constexpr char kTempSuffix[] = ".run.tmp";
+
+std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+
+uint32_t CrcPortable(uint32_t crc, const uint8_t* p, size_t n) {
+  static const std::array<uint32_t, 256> table = MakeCrcTable();
+  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t CrcHardware(uint32_t crc, const uint8_t* p, size_t n) {
+  uint64_t c = crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = uint32_t(c);
+  for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
+  return c32;
+}
+#endif
+
+// SplitMix64's finalizer: spreads the Bloom hash over the in-block bits.
+uint64_t Mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t BloomHash(const SipKey& key, const TxId& tx) {
+  const uint64_t m[2] = {GetU64(tx.bytes.data()), GetU64(tx.bytes.data() + 8)};
+  return SipHash<1, 3>(key, m);
+}
+
+// The 64-byte block of `h` and its kRunBloomK bit positions (9 bits each).
+uint64_t BloomBlock(uint64_t h, uint64_t blocks) { return (uint64_t(uint32_t(h)) * blocks) >> 32; }
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+Status WriteAll(int fd, const std::string& path, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus("write " + path, errno);
+    done += size_t(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+uint32_t Crc32cPortable(const uint8_t* data, size_t size) { return ~CrcPortable(~0u, data, size); }
+
+uint32_t Crc32c(const uint8_t* data, size_t size) {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return ~CrcHardware(~0u, data, size);
+#endif
+  return Crc32cPortable(data, size);
+}
+
+namespace run_detail {
+
+std::string RunName(const char* prefix, uint64_t seq_lo, uint64_t seq_hi) {
+  char name[96];
+  std::snprintf(name, sizeof(name), "%s-%020llu-%020llu.run", prefix,
+                static_cast<unsigned long long>(seq_lo), static_cast<unsigned long long>(seq_hi));
+  return name;
+}
+
+bool ParseRunName(const std::string& name, const char* prefix, uint64_t* lo, uint64_t* hi) {
+  // prefix "-" 20 digits "-" 20 digits ".run"
+  const size_t p = std::strlen(prefix);
+  if (name.size() != p + 1 + 20 + 1 + 20 + 4 || name.compare(0, p, prefix) != 0 || name[p] != '-' ||
+      name[p + 21] != '-' || name.compare(p + 42, 4, kRunSuffix) != 0) {
+    return false;
+  }
+  auto digits = [&](size_t at, uint64_t* v) {
+    *v = 0;
+    for (size_t i = at; i < at + 20; ++i) {
+      if (name[i] < '0' || name[i] > '9') return false;
+      *v = *v * 10 + uint64_t(name[i] - '0');
+    }
+    return true;
+  };
+  return digits(p + 1, lo) && digits(p + 22, hi);
+}
+
+bool IsTempName(const std::string& name) { return EndsWith(name, kTempSuffix); }
+
+Status WriteFileDurably(const std::string& path, const std::string& bytes, bool sync) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("open " + tmp, errno);
+  Status st = WriteAll(fd, tmp, bytes);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + tmp, errno);
+  ::close(fd);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
+  return sync ? FileSystem::Default()->SyncDir(DirName(path)) : Status::Ok();
+}
+
+SipKey RandomBloomKey() { return DrawProcessHashKey(); }
+
+void BloomSet(uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx) {
+  const uint64_t h = BloomHash(key, tx);
+  uint8_t* block = bloom + BloomBlock(h, blocks) * 64;
+  const uint64_t g = Mix64(h);
+  for (uint32_t k = 0; k < kRunBloomK; ++k) {
+    const uint32_t bit = uint32_t(g >> (9 * k)) & 511;
+    block[bit / 8] |= uint8_t(1u << (bit % 8));
+  }
+}
+
+bool BloomTest(const uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx) {
+  const uint64_t h = BloomHash(key, tx);
+  const uint8_t* block = bloom + BloomBlock(h, blocks) * 64;
+  const uint64_t g = Mix64(h);
+  for (uint32_t k = 0; k < kRunBloomK; ++k) {
+    const uint32_t bit = uint32_t(g >> (9 * k)) & 511;
+    if ((block[bit / 8] & (1u << (bit % 8))) == 0) return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> ListRunDir(const std::string& dir) {
+  if (!PathExists(dir)) {
+    GL_RETURN_IF_ERROR(MakeDir(dir, 0700));
+    GL_RETURN_IF_ERROR(FileSystem::Default()->SyncDir(DirName(dir)));
+  }
+  return ListDir(dir);
+}
+
+}  // namespace run_detail
+
+}  // namespace giftledger::commands
