@@ -38,7 +38,9 @@ TEST(RecoveryBench, RestartLoadsTheSnapshotAndReplaysTheTail) {
 #else
   constexpr bool kGlibcMalloc = true;
 #endif
-  if (kGlibcMalloc) EXPECT_GT(r->bytes_per_account, double(sizeof(Wallet) + 16));
+  if (kGlibcMalloc) {
+    EXPECT_GT(r->bytes_per_account, double(sizeof(Wallet) + 16));
+  }
 }
 
 }  // namespace
