@@ -71,6 +71,7 @@ Status FillGap(natsConnection* nc, Projector& p, uint32_t shard, uint64_t until,
         GL_RETURN_IF_ERROR(p.ApplyBytes(
             ShardId{shard}, seq, std::string_view(reinterpret_cast<const char*>(d + off), len)));
         stats->gap_filled_events += 1;
+        if (p.metrics()) p.metrics()->gap_filled_events.fetch_add(1, std::memory_order_relaxed);
       }
       off += len;
     }
@@ -92,6 +93,7 @@ Status ApplyMessage(natsConnection* nc, Projector& p, natsMsg* m, const NatsSour
                            std::to_string(p.positions().size()) + " shards");
   }
   const ShardId sid{uint32_t(shard)};
+  if (p.metrics()) p.metrics()->Seen(sid.value, seq);
   if (seq > p.next_seq(sid)) GL_RETURN_IF_ERROR(FillGap(nc, p, sid.value, seq, o, stats));
   stats->messages += 1;
   return p.ApplyBytes(sid, seq,
@@ -167,6 +169,7 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
       for (const Broadcast& b : TakeBroadcasts(p.models(), o.broadcast)) {
         (void)natsConnection_Publish(nc, b.subject.c_str(), b.json.data(), int(b.json.size()));
         stats->broadcasts += 1;
+        if (p.metrics()) p.metrics()->broadcasts.fetch_add(1, std::memory_order_relaxed);
       }
       (void)natsConnection_FlushTimeout(nc, o.replay_timeout_ms);
       for (int i = 0; i < list.Count; ++i) (void)natsMsg_Ack(list.Msgs[i], nullptr);

@@ -244,5 +244,100 @@ TEST_F(NatsSourceTest, HotQueriesAnswerWhatSqliteHoldsWithPositions) {
   }
 }
 
+// Sums every sample whose line starts with `prefix` (a family with optional
+// labels), -1 when there is none.
+double MetricSum(const std::string& text, const std::string& prefix) {
+  double sum = -1;
+  size_t at = 0;
+  while ((at = text.find("\n" + prefix, at)) != std::string::npos) {
+    const size_t end = text.find('\n', at + 1);
+    const std::string line = text.substr(at + 1, end - at - 1);
+    const char after = line.size() > prefix.size() ? line[prefix.size()] : '\0';
+    if (after == ' ' || after == '{') {
+      sum = (sum < 0 ? 0 : sum) + std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    at = end;
+  }
+  return sum;
+}
+
+TEST_F(NatsSourceTest, ProjectMetricsEndpointCountsEveryEventOfTheLog) {
+  for (uint32_t s = 0; s < kShards; ++s) Submit(CatalogCmd(Tx(next_tx_++), 1, 10), s);
+  for (uint64_t u = 1; u <= 10; ++u) Routed(TopUpCmd(Tx(next_tx_++), u, 10'000));
+  Gifts(1, 6);
+  uint64_t log_events = 0;
+  std::vector<uint64_t> last_seq(kShards);
+  for (uint32_t s = 0; s < kShards; ++s) {
+    auto r = LogReader::Open(ShardDir(data(), ShardId{s}), ShardId{s},
+                             LoadManifest(data()).value().public_keys[s]);
+    ASSERT_TRUE(r.ok());
+    last_seq[s] = r.value()->scan().next_seq.value - 1;
+    log_events += last_seq[s];
+  }
+  pid_t pid = gt::Spawn({Binary(), "project", "--nats", nats_->url(), "--manifest", data(), "--db",
+                         tmp_.Sub("m.sqlite"), "--metrics", "127.0.0.1:0"},
+                        tmp_.Sub("project.out"), tmp_.Sub("project.err"));
+  ASSERT_GT(pid, 0);
+  // The URL is announced on stderr; bounded wait, nothing timed is asserted.
+  int port = 0;
+  const std::string marker = "metrics on http://127.0.0.1:";
+  for (int i = 0; i < 600 && port == 0 && gt::Alive(pid); ++i) {
+    const std::string err = gt::ReadFileOrEmpty(tmp_.Sub("project.err"));
+    if (size_t at = err.find(marker); at != std::string::npos) {
+      port = std::atoi(err.c_str() + at + marker.size());
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSERT_GT(port, 0) << gt::ReadFileOrEmpty(tmp_.Sub("project.err"));
+  std::string text;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(gt::HttpGet(port, "/metrics", &text), 200);
+    if (MetricSum(text, "giftledger_projector_events_total") == double(log_events)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // One hot query over NATS, then the counters once more.
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, nats_->url().c_str()), NATS_OK);
+  const std::string req = R"({"board":"hosts","window":"all","top":10})";
+  natsMsg* reply = nullptr;
+  natsStatus qs = NATS_TIMEOUT;
+  // The query server subscribes once the start-up catch-up is committed.
+  for (int i = 0; i < 200 && qs != NATS_OK; ++i) {
+    qs = natsConnection_Request(&reply, nc, "giftledger.q.leaderboard", req.data(), int(req.size()),
+                                10'000);
+    if (qs != NATS_OK) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(qs, NATS_OK);
+  natsMsg_Destroy(reply);
+  natsConnection_Destroy(nc);
+  ASSERT_EQ(gt::HttpGet(port, "/metrics", &text), 200);
+  std::string health;
+  EXPECT_EQ(gt::HttpGet(port, "/healthz", &health), 200);
+  EXPECT_EQ(gt::StopProcess(pid, SIGTERM), 0) << gt::ReadFileOrEmpty(tmp_.Sub("project.err"));
+
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total"), double(log_events)) << text;
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total{type=\"catalog_set\"}"),
+            double(kShards));
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total{type=\"topped_up\"}"), 10);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total{type=\"order_placed\"}"), 6);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total{type=\"gift_sent\"}"), 6);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_events_total{type=\"refunded\"}"), 0);
+  for (uint32_t s = 0; s < kShards; ++s) {
+    const std::string l = "{shard=\"" + std::to_string(s) + "\"}";
+    EXPECT_EQ(MetricSum(text, "giftledger_projector_projected_seq" + l), double(last_seq[s]));
+    EXPECT_EQ(MetricSum(text, "giftledger_projector_seen_seq" + l), double(last_seq[s]));
+    EXPECT_EQ(MetricSum(text, "giftledger_projector_lag_events" + l), 0);
+  }
+  const double batches = MetricSum(text, "giftledger_projector_batches_total");
+  EXPECT_GE(batches, 1);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_commit_latency_us_count"), batches);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_batch_events_sum"), double(log_events));
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_query_requests_total"), 1);
+  EXPECT_EQ(MetricSum(text, "giftledger_projector_query_errors_total"), 0);
+  // The stream redelivers what the start-up catch-up already applied.
+  EXPECT_LE(MetricSum(text, "giftledger_projector_duplicates_total"), double(log_events));
+}
+
 }  // namespace
 }  // namespace giftledger::projections

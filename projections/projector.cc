@@ -1,6 +1,7 @@
 #include "projections/projector.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "projections/limits.h"
 
@@ -46,8 +47,10 @@ Status Projector::Apply(ShardId shard, uint64_t seq, const schemas::Event& event
                            std::to_string(positions_.size()));
   }
   Position& pos = positions_[shard.value];
+  if (metrics_) metrics_->Seen(shard.value, seq);
   if (seq <= pos.seq) {
     stats_.skipped_duplicates += 1;
+    if (metrics_) metrics_->duplicates.fetch_add(1, std::memory_order_relaxed);
     return Status::Ok();
   }
   if (seq != pos.seq + 1) {
@@ -62,6 +65,7 @@ Status Projector::Apply(ShardId shard, uint64_t seq, const schemas::Event& event
   }
   pos = Position{seq, event.ledger_time_us()};
   stats_.applied_events += 1;
+  if (metrics_) metrics_->CountEvent(int(event.body_case()));
   if (++pending_ >= batch_events_) return Commit();
   return Status::Ok();
 }
@@ -70,6 +74,10 @@ Status Projector::ApplyBytes(ShardId shard, uint64_t seq, std::string_view event
   if (!failed_.ok()) return failed_;
   if (shard.value < positions_.size() && seq <= positions_[shard.value].seq) {
     stats_.skipped_duplicates += 1;  // no need to decode
+    if (metrics_) {
+      metrics_->Seen(shard.value, seq);
+      metrics_->duplicates.fetch_add(1, std::memory_order_relaxed);
+    }
     return Status::Ok();
   }
   scratch_.Clear();
@@ -83,6 +91,7 @@ Status Projector::ApplyBytes(ShardId shard, uint64_t seq, std::string_view event
 Status Projector::Commit() {
   if (!failed_.ok()) return failed_;
   if (pending_ == 0) return Status::Ok();
+  const auto t0 = std::chrono::steady_clock::now();
   if (store_) {
     Status st = store_->Commit(models_, positions_);
     if (!st.ok()) {
@@ -92,6 +101,15 @@ Status Projector::Commit() {
     models_.TrimGiftCache();
   }
   committed_ = positions_;
+  if (metrics_) {
+    metrics_->commit_latency_us.Observe(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    metrics_->batch_events.Observe(double(pending_));
+    metrics_->batches.fetch_add(1, std::memory_order_relaxed);
+    for (size_t s = 0; s < committed_.size(); ++s) {
+      metrics_->Committed(uint32_t(s), committed_[s].seq, committed_[s].ledger_time_us);
+    }
+  }
   pending_ = 0;
   stats_.batches += 1;
   return Status::Ok();

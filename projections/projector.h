@@ -13,6 +13,7 @@
 #include "ledger/status.h"
 #include "ledger/types.h"
 #include "projections/models.h"
+#include "projections/projector_metrics.h"
 #include "projections/store.h"
 #include "schemas/giftledger.pb.h"
 
@@ -51,6 +52,9 @@ class Projector {
   const ProjectorStats& stats() const { return stats_; }
   const ProjectionConfig& config() const { return models_.config(); }
   ReadModels& models() { return models_; }
+  // Counters for /metrics (not owned; must outlive the projector); null = none.
+  void set_metrics(ProjectorMetrics* metrics) { metrics_ = metrics; }
+  ProjectorMetrics* metrics() const { return metrics_; }
   Store* store() { return store_.get(); }
 
   static constexpr size_t kBatchEventsMaxDefault = 16384;
@@ -67,6 +71,7 @@ class Projector {
   ProjectorStats stats_;
   Status failed_;
   schemas::Event scratch_;
+  ProjectorMetrics* metrics_ = nullptr;
 };
 
 }  // namespace giftledger::projections

@@ -48,6 +48,11 @@ void HotQueryServer::OnMsg(natsConnection* nc, natsSubscription*, natsMsg* msg, 
     const std::string a =
         self->Answer(natsMsg_GetSubject(msg),
                      std::string_view(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg))));
+    // Counted before the answer leaves: a scrape after it sees the request.
+    if (ProjectorMetrics* m = self->p_->metrics()) {
+      m->query_requests.fetch_add(1, std::memory_order_relaxed);
+      if (a.rfind("{\"error\"", 0) == 0) m->query_errors.fetch_add(1, std::memory_order_relaxed);
+    }
     (void)natsConnection_Publish(nc, reply, a.data(), int(a.size()));
   }
   natsMsg_Destroy(msg);

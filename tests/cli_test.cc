@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +18,9 @@
 
 #ifndef GIFTLEDGER_BIN_DEFAULT
 #error "tests/CMakeLists.txt defines GIFTLEDGER_BIN_DEFAULT"
+#endif
+#ifndef GIFTLEDGER_SOURCE_DIR
+#error "tests/CMakeLists.txt defines GIFTLEDGER_SOURCE_DIR"
 #endif
 
 namespace giftledger {
@@ -41,9 +45,14 @@ class CliTest : public ::testing::Test {
  protected:
   // Runs giftledger with args; stdout and stderr go to files, read afterwards.
   CliRun Giftledger(const std::vector<std::string>& args) {
-    std::string out_path = tmp_.Sub("stdout"), err_path = tmp_.Sub("stderr");
     std::vector<std::string> argv_s = {Binary()};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
+    return RunArgv(argv_s);
+  }
+
+  // Runs argv[0] (a path) with argv; stdout and stderr go to files.
+  CliRun RunArgv(std::vector<std::string> argv_s) {
+    std::string out_path = tmp_.Sub("stdout"), err_path = tmp_.Sub("stderr");
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -193,6 +202,63 @@ TEST_F(CliTest, FormatOnAnExistingLedgerExitsThree) {
   auto after = LoadManifest(data_);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->ledger_id, before->ledger_id);
+}
+
+TEST_F(CliTest, BenchVerifyReportsTheLedgerItMadeWithBaselinesAndKeepsIt) {
+  CliRun bench = Expect(0, {"bench", "verify", "--data", data_, "--events", "5000",
+                            "--block-events", "1000", "--runs", "1", "--json"});
+  nlohmann::json j = Json(bench);
+  EXPECT_EQ(j["events"].get<uint64_t>(), 5000u) << bench.out;
+  EXPECT_EQ(j["blocks"].get<uint64_t>(), 5u) << bench.out;
+  EXPECT_TRUE(j["ledger_made_by_bench"].get<bool>());
+  for (const char* field : {"verify_events_per_s", "blake2b_events_per_s", "ratio_blake2b",
+                            "ed25519_verify_per_s", "blocks_per_s", "ratio_blocks_ed25519"}) {
+    ASSERT_TRUE(j.contains(field) && j[field].is_number()) << field << " in\n" << bench.out;
+    EXPECT_GT(j[field].get<double>(), 0) << field;
+  }
+  EXPECT_NEAR(j["ratio_blake2b"].get<double>(),
+              j["verify_events_per_s"].get<double>() / j["blake2b_events_per_s"].get<double>(),
+              1e-6);
+  // The ledger stays, verifies, and a second run reuses it without writing.
+  Expect(0, {"verify", "--data", data_});
+  nlohmann::json again = Json(
+      Expect(0, {"bench", "verify", "--data", data_, "--events", "7", "--runs", "1", "--json"}));
+  EXPECT_EQ(again["events"].get<uint64_t>(), 5000u);
+  EXPECT_FALSE(again["ledger_made_by_bench"].get<bool>());
+  Expect(2, {"bench", "verify", "--block-events", "0"});
+  Expect(2, {"bench", "all", "--only", "ledger,nope"});
+}
+
+// tools/bench-report on a hand-made `bench all` object: one met and one
+// missed target, one failed bench.
+TEST_F(CliTest, BenchReportShowsMissesAsMissesAndFailedBenches) {
+  const std::string json = tmp_.Sub("bench.json");
+  {
+    std::ofstream f(json);
+    f << R"({"date":"2026-11-26T03:00:00Z","quick":true,"seconds":60,
+      "machine":{"cpu":"Test CPU","cores":2,"memory":"1.0 GiB","kernel":"Linux 6 x86_64"},
+      "benches":{"verify":{"verify_events_per_s":3500000,"blake2b_events_per_s":7000000,
+                           "ratio_blake2b":0.5,"ed25519_verify_per_s":28000,
+                           "blocks_per_s":3400,"ratio_blocks_ed25519":0.12},
+                 "project":{"events_per_s":400000,"naive_sqlite_events_per_s":1000,
+                            "ratio_naive_sqlite":400},
+                 "e2e":{"error":"nats-server not found"}}})";
+  }
+  const std::string report = std::string(GIFTLEDGER_SOURCE_DIR) + "/tools/bench-report";
+  CliRun r = RunArgv({report, json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string& out = r.out;
+  EXPECT_TRUE(Contains(out, "Test CPU, 2 cores, 1.0 GiB")) << out;
+  EXPECT_TRUE(Contains(out,
+                       "| verify | verify events/s | 3.50M | BLAKE2b-256 per event (1 lane): "
+                       "7.00M | 0.50 | ≥ 3.00M | yes |"))
+      << out;
+  EXPECT_TRUE(Contains(out,
+                       "| project | ledger → SQLite events/s | 400k | SQLite 1 tx/event: "
+                       "1,000 | 400 | ≥ 500k | **no** |"))
+      << out;
+  EXPECT_TRUE(Contains(out, "| e2e | **failed** | nats-server not found |")) << out;
+  EXPECT_EQ(RunArgv({report, tmp_.Sub("missing.json")}).exit_code, 2);
 }
 
 TEST_F(CliTest, BadFlagsExitTwo) {

@@ -1,5 +1,7 @@
 #include "tools/cli/bench_project.h"
 
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
 #include <time.h>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 #include "projections/limits.h"
 #include "projections/projector.h"
 #include "projections/query.h"
+#include "tools/cli/bench_project_nats.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
@@ -35,6 +38,7 @@ struct ProjectBenchOptions {
   uint64_t queries = 2'000'000;
   uint64_t sqlite_queries = 2'000;
   bool keep = false;
+  ProjectNatsBenchOptions nats;  // the figures over NATS (bench_project_nats.h)
 };
 
 double Since(std::chrono::steady_clock::time_point t0) {
@@ -245,6 +249,21 @@ Result<nlohmann::json> RunProjectBench(const ProjectBenchOptions& o) {
     j["sqlite_query_top100_per_s"] = sqlite_rate;
     j["ratio_query_sqlite"] = rate / sqlite_rate;
   }
+  // Over NATS: the same queries through the query server, and gifts from
+  // durable to visible through the event stream.
+  if (!o.nats.skip) {
+    auto n = RunProjectNatsBench(o.nats, dir, *p.value(), config.value(), o.hosts);
+    if (!n.ok()) return n.status();
+    j.update(n.value());
+    j["ratio_query_nats_in_process"] =
+        j["query_top100_per_s_nats"].get<double>() / j["query_top100_per_s"].get<double>();
+  }
+  j["target_events_per_s"] = 500'000;
+  j["target_rebuild_events_per_s"] = 2'000'000;
+  j["target_query_top100_per_s"] = 600'000;
+  j["target_query_top100_per_s_nats"] = 100'000;
+  j["target_visible_p99_ms"] = 20;
+  j["redis_zrevrange_top100_per_s"] = "55000-68000 (measured once on this machine, not this run)";
   p.value().reset();
   if (!o.keep) {
     std::error_code ec;
@@ -267,6 +286,18 @@ void PrintHuman(const nlohmann::json& j) {
   std::printf("hot top-100:         %12.0f queries/s (SQLite: %.0f/s, x%.1f)\n",
               j["query_top100_per_s"].get<double>(), j["sqlite_query_top100_per_s"].get<double>(),
               j["ratio_query_sqlite"].get<double>());
+  if (j.contains("query_top100_per_s_nats")) {
+    std::printf(
+        "hot top-100 (NATS):  %12.0f queries/s (%u requesters x %u in flight; x%.2f of "
+        "in-process)\n",
+        j["query_top100_per_s_nats"].get<double>(), j["nats_requesters"].get<unsigned>(),
+        j["nats_inflight"].get<unsigned>(), j["ratio_query_nats_in_process"].get<double>());
+    std::printf(
+        "visible p99:         %12.1f ms at %.0f gifts/s offered, %.0f/s visible "
+        "(p50 %.1f ms)\n",
+        j["visible_p99_ms"].get<double>(), j["visible_rate_gifts_per_s"].get<double>(),
+        j["visible_achieved_gifts_per_s"].get<double>(), j["visible_p50_ms"].get<double>());
+  }
 }
 
 }  // namespace
@@ -292,9 +323,30 @@ void RegisterBenchProject(CLI::App* bench, int* exit_code) {
   cmd->add_option("--sqlite-queries", o->sqlite_queries, "SQLite top-100 queries (baseline)")
       ->capture_default_str();
   cmd->add_flag("--keep", o->keep, "Keep the work directory");
+  cmd->add_option("--nats", o->nats.url,
+                  "nats-server (JetStream on) for the NATS figures (default: start one on a free "
+                  "loopback port)");
+  cmd->add_flag("--no-nats", o->nats.skip, "Skip the NATS figures");
+  cmd->add_option("--nats-queries", o->nats.queries, "Top-100 queries over NATS")
+      ->capture_default_str();
+  cmd->add_option("--nats-requesters", o->nats.requesters, "Concurrent requester connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
+  cmd->add_option("--nats-inflight", o->nats.inflight, "Requests each requester keeps in flight")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
+  cmd->add_option("--visible-rate", o->nats.visible_rate, "Gifts/s offered in the visibility run")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 10'000'000.0));
+  cmd->add_option("--visible-seconds", o->nats.visible_seconds, "Length of the visibility run")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
   cmd->add_flag("--json", *json, "One JSON object on stdout");
   cmd->callback([o, json, exit_code] {
+    // The event publisher logs at info level on stdout; keep the JSON clean.
+    if (*json) spdlog::set_level(spdlog::level::warn);
     auto r = RunProjectBench(*o);
+    nats_Close();
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;

@@ -4,10 +4,12 @@
 
 #include <cstdio>
 
+#include "tools/cli/bench_all.h"
 #include "tools/cli/bench_e2e.h"
 #include "tools/cli/bench_engine.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/bench_project.h"
+#include "tools/cli/bench_verify.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
@@ -107,6 +109,35 @@ void RegisterBenchE2e(CLI::App* bench, int* exit_code) {
   });
 }
 
+void RegisterBenchVerify(CLI::App* bench, int* exit_code) {
+  auto* cmd = bench->add_subcommand(
+      "verify", "verify events/s vs BLAKE2b-256 per event and Ed25519 verify/s, same run");
+  auto o = std::make_shared<VerifyBenchOptions>();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("--data", o->data_dir,
+                  "Ledger to verify as is; made here (and kept) when absent. Default: a "
+                  "temporary ledger, removed after");
+  cmd->add_option("--events", o->events, "Events written when the ledger is made")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t(1), uint64_t(1'000'000'000)));
+  cmd->add_option("--shards", o->shards, "Shards when the ledger is made")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  cmd->add_option("--event-bytes", o->event_bytes, "Bytes per event when the ledger is made")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
+  cmd->add_option("--block-events", o->block_events, "Events per block when the ledger is made")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 8190u));
+  cmd->add_option("--runs", o->runs, "verify runs (the best is reported)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100u));
+  cmd->add_flag("--json", *json, "One JSON object on stdout");
+  cmd->callback([o, json, exit_code] {
+    Report([&] { return RunVerifyBench(*o); }, PrintVerifyBenchHuman, *json, exit_code);
+  });
+}
+
 }  // namespace
 
 void RegisterBench(CLI::App& app, int* exit_code) {
@@ -150,6 +181,8 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   RegisterBenchRecovery(bench, exit_code);
   RegisterBenchE2e(bench, exit_code);
   RegisterBenchProject(bench, exit_code);
+  RegisterBenchVerify(bench, exit_code);
+  RegisterBenchAll(bench, exit_code);
 }
 
 }  // namespace giftledger::cli

@@ -10,10 +10,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "commands/ingress/http_server.h"
 #include "projections/ledger_source.h"
 #include "projections/limits.h"
 #include "projections/nats_source.h"
 #include "projections/projector.h"
+#include "projections/projector_metrics.h"
 #include "projections/state_hash.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -60,7 +62,46 @@ struct ProjectOpts {
   size_t batch = projections::Projector::kBatchEventsMaxDefault;
   bool state_hash = false;
   bool json = false;
+  std::string metrics;  // HOST:PORT of /metrics; empty = none
 };
+
+int64_t WallUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// /metrics (Prometheus text) and /healthz of the projector on HOST:PORT; the
+// URL is announced on stderr ("giftledger project: metrics on URL").
+Result<std::unique_ptr<ingress::HttpServer>> ServeMetrics(const std::string& host_port,
+                                                          projections::ProjectorMetrics* m) {
+  auto server = ingress::HttpServer::Start(
+      host_port, [m](const std::string& method, const std::string& target) {
+        ingress::HttpResponse r;
+        const std::string path = target.substr(0, target.find('?'));
+        if (method != "GET") {
+          r.status = 405;
+          r.body = "only GET\n";
+        } else if (path == "/metrics") {
+          r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          r.body = m->Text(WallUs());
+        } else if (path == "/healthz") {
+          r.body = "ok\n";
+        } else {
+          r.status = 404;
+          r.body = "not found; try /metrics\n";
+        }
+        return r;
+      });
+  if (!server.ok()) return server.status();
+  std::string host;
+  uint16_t port = 0;
+  (void)ingress::ParseHostPort(host_port, &host, &port);
+  std::fprintf(stderr, "giftledger project: metrics on http://%s:%u/metrics\n", host.c_str(),
+               unsigned(server.value()->port()));
+  std::fflush(stderr);
+  return server;
+}
 
 // Runs the projection into `db` (opened with `mode`) and prints the report.
 int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
@@ -82,6 +123,19 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
   if (!config.ok()) return ReportError(config.status());
   auto p = projections::Projector::Open(o.db, mode, config.value(), o.batch);
   if (!p.ok()) return ReportError(p.status());
+  // Declared before the server, destroyed after it: the handler reads it.
+  projections::ProjectorMetrics metrics(config->shard_count);
+  std::unique_ptr<ingress::HttpServer> http;
+  if (!o.metrics.empty()) {
+    auto server = ServeMetrics(o.metrics, &metrics);
+    if (!server.ok()) return ReportError(server.status());
+    http = std::move(server.value());
+    p.value()->set_metrics(&metrics);
+    for (uint32_t s = 0; s < config->shard_count; ++s) {
+      const auto& pos = p.value()->committed_positions()[s];
+      metrics.Committed(s, pos.seq, pos.ledger_time_us);
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
   ProgressBar bar(label);
   Status st;
@@ -105,6 +159,8 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
     st = projections::ProjectFromNats(*p.value(), no, &ns);
   }
   bar.Finish();
+  p.value()->set_metrics(nullptr);
+  if (http) http->Stop();
   if (!st.ok()) return ReportError(st);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -173,6 +229,9 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
                    "With --nats: coins from which a gift line is also a banner")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(1), int64_t(1) << 62));
+  project->add_option("--metrics", po->metrics,
+                      "Serve Prometheus /metrics (and /healthz) on HOST:PORT, e.g. "
+                      "127.0.0.1:9465 (port 0: any free port; the URL is printed on stderr)");
   project->add_flag(
       "--exit-when-idle", po->exit_when_idle,
       "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
