@@ -56,7 +56,14 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   // never before the decisions it carries (the writer seals after deciding).
   if (!options.writer.clock_us) options.writer.clock_us = options.clock_us;
   const PublicKey public_key = key.public_key();
+  std::shared_ptr<StateRootTracker> tracker;
+  if (options.state_root && options.writer.checkpoints.enabled &&
+      !options.writer.checkpoints.state_root) {
+    tracker = std::make_shared<StateRootTracker>();
+    options.writer.checkpoints.state_root = [tracker](Seq seq) { return tracker->RootAt(seq.value); };
+  }
   std::unique_ptr<ShardEngine> e(new ShardEngine(shard_dir, config, options));
+  e->state_tree_ = tracker;
   auto w = Writer::Open(shard_dir, config.shard, std::move(key), options.writer);
   if (!w.ok()) return w.status();
   e->writer_ = std::move(w.value());
@@ -66,6 +73,7 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   e->durable_next_seq_ = e->next_seq_;
   GL_ASSERT(e->state_.last_seq + 1 == e->next_seq_);
   e->last_time_us_ = e->state_.last_ledger_time_us;
+  if (e->state_tree_) e->state_tree_->Reset(e->state_);
   return e;
 }
 
@@ -175,6 +183,9 @@ uint64_t ShardEngine::AppendAndApply(const google::protobuf::RepeatedPtrField<Ev
   const uint64_t first = next_seq_;
   next_seq_ += n;
   for (size_t i = 0; i < n; ++i) Apply(state_, events[int(i)], first + i);
+  if (state_tree_) {
+    for (size_t i = 0; i < n; ++i) state_tree_->Touch(events[int(i)]);
+  }
   return first;
 }
 
@@ -183,6 +194,8 @@ void ShardEngine::FlushChunk() {
   const uint64_t first = chunk_first_seq_;
   const uint64_t next = next_seq_;
   GL_ASSERT(first + chunk_.count() == next);
+  // Queued before the writer can make the batch durable and checkpoint it.
+  if (state_tree_) state_tree_->EndBatch(state_, next - 1, durable_next_seq() - 1);
   writer_->Append(std::exchange(chunk_, EventBatch()),
                   [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
 }
@@ -394,6 +407,10 @@ size_t ShardEngine::order_disk_records() const {
 size_t ShardEngine::order_runs() const {
   std::lock_guard<std::mutex> lock(submit_mu_);
   return state_.order_disk ? state_.order_disk->runs() : 0;
+}
+
+StateRootTrackerStats ShardEngine::state_root_stats() const {
+  return state_tree_ ? state_tree_->stats() : StateRootTrackerStats{};
 }
 
 Status ShardEngine::CheckCurrentInvariants() const {

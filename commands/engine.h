@@ -18,6 +18,7 @@
 #include "commands/idempotency_index.h"
 #include "commands/limits.h"
 #include "commands/state.h"
+#include "commands/state_root_tracker.h"
 #include "ledger/writer.h"
 #include "schemas/giftledger.pb.h"
 
@@ -39,6 +40,9 @@ struct EngineOptions {
   // to run files in <shard_dir>/orders (same moments; docs/commands.md).
   size_t closed_orders_memory_max = kClosedOrdersMemoryMax;
   RunIndexOptions order_index;
+  // Fill each checkpoint's state root (docs/proofs.md, "The state tree")
+  // unless writer.checkpoints already has a hook or checkpoints are off.
+  bool state_root = true;
 };
 
 using BatchCallback = std::function<void(std::vector<schemas::CommandResult>)>;
@@ -92,6 +96,8 @@ class ShardEngine {
   size_t closed_orders_memory() const;
   size_t order_disk_records() const;
   size_t order_runs() const;
+  // How the last checkpoint's state root was computed (zero when off).
+  StateRootTrackerStats state_root_stats() const;
 
  private:
   struct Waiter {
@@ -135,6 +141,8 @@ class ShardEngine {
   int64_t last_time_us_ = 0;
   uint64_t replayed_events_ = 0;
   uint64_t snapshot_seq_ = 0;
+  // Null when the engine fills no state roots. Shared with the writer's hook.
+  std::shared_ptr<StateRootTracker> state_tree_;
 
   mutable std::mutex durable_mu_;
   std::condition_variable durable_cv_;

@@ -89,7 +89,9 @@ void Produce(ShardEngine& e, const std::vector<std::vector<Command>>& batches,
 
 Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir,
                                                      size_t idempotency_memory_entries_max,
-                                                     size_t closed_orders_memory_max) {
+                                                     size_t closed_orders_memory_max,
+                                                     bool state_root,
+                                                     uint64_t checkpoint_every_blocks) {
   if (!PathExists(ManifestPath(dir))) {
     auto m = FormatLedger(dir, 1, kSegmentBytesDefault);
     if (!m.ok()) return m.status();
@@ -103,6 +105,8 @@ Result<std::unique_ptr<ShardEngine>> OpenBenchEngine(const std::string& dir,
   eo.writer.segment_bytes = manifest->segment_bytes;
   eo.idempotency_memory_entries_max = idempotency_memory_entries_max;
   eo.closed_orders_memory_max = closed_orders_memory_max;
+  eo.state_root = state_root;
+  if (checkpoint_every_blocks > 0) eo.writer.checkpoints.every_blocks = checkpoint_every_blocks;
   return ShardEngine::Open(ShardDir(dir, ShardId{0}), ShardConfig{ShardId{0}, 1, 0}, key.value(),
                            eo);
 }
@@ -193,7 +197,8 @@ Result<EngineBenchResult> RunEngineBench(const EngineBenchOptions& o) {
     return InvalidArgument("commands, batch, in-flight, producers and users must be positive");
   }
   auto engine =
-      OpenBenchEngine(o.data_dir, o.idempotency_memory_entries_max, o.closed_orders_memory_max);
+      OpenBenchEngine(o.data_dir, o.idempotency_memory_entries_max, o.closed_orders_memory_max,
+                      o.state_root, o.checkpoint_every_blocks);
   if (!engine.ok()) return engine.status();
   ShardEngine& e = *engine.value();
   // The log's end names this run: a re-run on the same ledger uses new tx ids.

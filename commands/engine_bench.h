@@ -29,6 +29,11 @@ struct EngineBenchOptions {
   size_t idempotency_memory_entries_max = size_t{1} << 21;
   // The engine's closed-order memory budget (EngineOptions).
   size_t closed_orders_memory_max = kClosedOrdersMemoryMax;
+  // Fill checkpoints' state roots (EngineOptions::state_root); off measures
+  // the commit path without the state tree.
+  bool state_root = true;
+  // Checkpoint every this many blocks (0 = the writer's default).
+  uint64_t checkpoint_every_blocks = 0;
 };
 
 struct EngineBenchResult {

@@ -315,6 +315,7 @@ Status Checkpointer::Write(const SigningKey& key) {
   GL_RETURN_IF_ERROR(WriteCheckpointFile(shard_dir_, c, frontier_));
   written_size_ = c.tree_size;
   written_++;
+  if (options_.on_written) options_.on_written(c);
   return Status::Ok();
 }
 

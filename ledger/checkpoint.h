@@ -100,6 +100,9 @@ struct CheckpointOptions {
   // pending orders), supplied by the owner of that state; called on the
   // writer's syncer thread. Empty function or nullopt: no state root.
   std::function<std::optional<Hash32>(Seq seq)> state_root;
+  // Called with each checkpoint once its file is durable, on the thread
+  // that wrote it (the service publishes it on NATS); must not block.
+  std::function<void(const Checkpoint&)> on_written;
 };
 
 // The shard tree kept up to date with durable blocks, and the checkpoints

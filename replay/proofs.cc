@@ -1,5 +1,8 @@
 #include "replay/proofs.h"
 
+#include "replay/account_proof.h"
+#include "replay/proof_json.h"
+
 #include <cstring>
 #include <functional>
 
@@ -59,6 +62,8 @@ Status StreamLeaves(const std::string& shard_dir, ShardId shard, const PublicKey
   return scan.status();
 }
 
+}  // namespace
+
 Result<CheckpointFile> LoadCheckedCheckpoint(const std::string& shard_dir, ShardId shard,
                                              const PublicKey& key, uint64_t tree_size) {
   std::string path = JoinPath(CheckpointDir(shard_dir), CheckpointFileName(tree_size));
@@ -81,9 +86,13 @@ json CheckpointInfo(const Checkpoint& c) {
           {"last_block_hash", ToHex(c.last_block_hash)}};
 }
 
+namespace {
+
 std::string Hex(const std::string& bytes) {
   return ToHex(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
+
+}  // namespace
 
 json HashesJson(const std::vector<Hash32>& hs) {
   json a = json::array();
@@ -92,6 +101,8 @@ json HashesJson(const std::vector<Hash32>& hs) {
 }
 
 // Roots of several (possibly overlapping) range lists from one pass.
+namespace {
+
 Result<std::vector<std::vector<Hash32>>> RangeRoots(
     const std::string& shard_dir, ShardId shard, const PublicKey& key, uint64_t tree_size,
     const std::vector<std::vector<LeafRange>>& lists) {
@@ -222,8 +233,6 @@ Result<nlohmann::json> ProveConsistency(const std::string& data_dir, ShardId sha
               {"proof", HashesJson(proof)}};
 }
 
-namespace {
-
 // Typed field access: a malformed proof is a verdict, never an exception.
 bool GetHexBytes(const json& j, const char* field, std::string* out, std::string* why) {
   if (!j.contains(field) || !j[field].is_string()) {
@@ -283,6 +292,8 @@ bool GetCheckpoint(const Manifest& m, const json& j, const char* field, uint64_t
   *out = c.value();
   return true;
 }
+
+namespace {
 
 ProofVerdict VerifyInclusionProof(const Manifest& m, const json& p, uint64_t shard) {
   ProofVerdict v;
@@ -355,6 +366,7 @@ ProofVerdict VerifyProof(const Manifest& manifest, const nlohmann::json& proof) 
   const std::string& type = proof["type"].get_ref<const std::string&>();
   if (type == kInclusionProofType) return VerifyInclusionProof(manifest, proof, shard);
   if (type == kConsistencyProofType) return VerifyConsistencyProof(manifest, proof, shard);
+  if (type == kAccountProofType) return VerifyAccountProof(manifest, proof, shard);
   return {false, "unknown proof type " + type, ""};
 }
 

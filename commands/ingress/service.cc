@@ -67,6 +67,16 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& options) {
     eo.writer.block_events = &shard->block_events;
     const std::string shard_dir = ShardDir(options.data_dir, ShardId{id});
     eo.snapshots = options.snapshots;
+    if (options.checkpoint_every_blocks > 0) {
+      eo.writer.checkpoints.every_blocks = options.checkpoint_every_blocks;
+    }
+    if (options.checkpoint_every_ms > 0) {
+      eo.writer.checkpoints.every_ms = options.checkpoint_every_ms;
+    }
+    Service* svc = s.get();
+    eo.writer.checkpoints.on_written = [svc, id](const Checkpoint& c) {
+      svc->PublishCheckpoint(id, c);
+    };
     auto engine =
         commands::ShardEngine::Open(shard_dir,
                                     commands::ShardConfig{ShardId{id}, s->manifest_.shard_count,
@@ -106,7 +116,8 @@ std::shared_ptr<const Service::Admission> Service::CurrentAdmission() const {
 size_t Service::gateways() const { return CurrentAdmission()->registry->size(); }
 
 ServiceCounters Service::counters() const {
-  return ServiceCounters{requests_.load(), envelope_rejects_.load(), commands_.load()};
+  return ServiceCounters{requests_.load(), envelope_rejects_.load(), commands_.load(),
+                         checkpoints_published_.load()};
 }
 
 std::string Service::MetricsText() const {
@@ -135,6 +146,12 @@ std::string Service::MetricsText() const {
     t.Counter("giftledger_events_total", "Events written.", double(ws.events), shard);
     t.Counter("giftledger_log_bytes_total", "Bytes appended to the log.", double(ws.bytes), shard);
     t.Counter("giftledger_fsyncs_total", "fdatasync calls.", double(ws.fsyncs), shard);
+    const commands::StateRootTrackerStats sr = sh->engine->state_root_stats();
+    t.Gauge("giftledger_state_root_last_us",
+            "Time to compute the last checkpoint's state root on the syncer thread.",
+            double(sr.last_root_us), shard);
+    t.Gauge("giftledger_state_leaves", "Leaves of the last checkpoint's state tree.",
+            double(sr.last_leaves), shard);
     const uint64_t durable = sh->engine->durable_next_seq();
     t.Gauge("giftledger_durable_next_seq", "Next seq of the shard (last durable + 1).",
             double(durable), shard);
@@ -178,6 +195,7 @@ Status Service::Start() {
   if (s != NATS_OK) return NatsError("nats options", s);
   s = natsConnection_Connect(&nc_, nats_options_);
   if (s != NATS_OK) return NatsError("connect to " + options_.nats_url, s);
+  checkpoint_nc_.store(nc_);
   // Before the command subscriptions: their completions notify the publisher.
   if (options_.publish_events) GL_RETURN_IF_ERROR(StartEvents());
   for (auto& shard : shards_) {
@@ -252,6 +270,20 @@ void Service::Publish(const std::string& subject, const std::string& bytes) {
     // same tx ids and gets the original results.
     spdlog::warn("reply to {} not sent: {}", subject, natsStatus_GetText(s));
   }
+}
+
+void Service::PublishCheckpoint(uint32_t shard, const Checkpoint& c) {
+  natsConnection* nc = checkpoint_nc_.load();
+  if (nc == nullptr) return;  // not serving yet: the file is the record
+  const std::string bytes = EncodeCheckpoint(c);
+  natsStatus s =
+      natsConnection_Publish(nc, CheckpointSubject(shard).c_str(), bytes.data(), int(bytes.size()));
+  if (s != NATS_OK) {
+    spdlog::warn("checkpoint {} of shard {} not published: {}", c.tree_size, shard,
+                 natsStatus_GetText(s));
+    return;
+  }
+  checkpoints_published_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Service::HandleCommand(Shard* shard, natsMsg* msg) {
@@ -340,6 +372,8 @@ Status Service::Shutdown() {
   natsOptions_Destroy(events_options_);
   events_options_ = nullptr;
   if (nc_ != nullptr) {
+    // The engines are closed: no syncer publishes any more.
+    checkpoint_nc_.store(nullptr);
     natsStatus s = natsConnection_FlushTimeout(nc_, kFlushTimeoutMs);
     if (s != NATS_OK) keep(NatsError("flush replies", s));
     for (auto& shard : shards_) {

@@ -45,12 +45,16 @@ struct ServiceOptions {
   // (docs/protocol.md, "Event stream", "Replay service").
   bool publish_events = true;
   EventStreamOptions event_stream;
+  // Checkpoint rule (ledger/checkpoint.h); 0 = the writer's default.
+  uint64_t checkpoint_every_blocks = 0;
+  uint64_t checkpoint_every_ms = 0;
 };
 
 struct ServiceCounters {
   uint64_t requests = 0;
   uint64_t envelope_rejects = 0;
   uint64_t commands = 0;
+  uint64_t checkpoints_published = 0;
 };
 
 class Service {
@@ -102,6 +106,8 @@ class Service {
   static void OnInfoMsg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure);
   void HandleCommand(Shard* shard, natsMsg* msg);
   void Publish(const std::string& subject, const std::string& bytes);
+  // On a shard's syncer thread, after the checkpoint file is durable.
+  void PublishCheckpoint(uint32_t shard, const Checkpoint& c);
   std::shared_ptr<const Admission> CurrentAdmission() const;
   // Second connection (publish acks and replay pages stay off the command
   // replies' socket), the event publisher and the replay service.
@@ -119,6 +125,10 @@ class Service {
   natsOptions* nats_options_ = nullptr;
   natsConnection* nc_ = nullptr;
   natsSubscription* info_sub_ = nullptr;
+  // nc_ while it may publish checkpoints (set after connect, cleared before
+  // close): read by the writers' syncer threads.
+  std::atomic<natsConnection*> checkpoint_nc_{nullptr};
+  std::atomic<uint64_t> checkpoints_published_{0};
   natsOptions* events_options_ = nullptr;
   natsConnection* events_nc_ = nullptr;
   std::unique_ptr<EventPublisher> publisher_;

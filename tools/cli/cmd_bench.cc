@@ -56,6 +56,11 @@ void RegisterBenchEngine(CLI::App* bench, int* exit_code) {
                   "Idempotency entries kept in memory; older ones go to run files")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 40));
+  cmd->add_flag("--no-state-root", [&e](int64_t) { e.state_root = false; },
+                "Checkpoints without state roots (measures the state tree's commit-path cost)");
+  cmd->add_option("--checkpoint-blocks", e.checkpoint_every_blocks,
+                  "Checkpoint every N blocks (0 = writer default 4096)")
+      ->capture_default_str();
   cmd->add_option("--sqlite-commands", o->sqlite_commands, "Commands for the SQLite baseline")
       ->capture_default_str();
   cmd->add_flag("--json", *json, "One JSON object on stdout");

@@ -1,9 +1,11 @@
 // giftledger prove: an inclusion proof of a tx's events in a signed
-// checkpoint, or a consistency proof between two checkpoints of a shard, as
-// JSON on stdout (docs/proofs.md).
+// checkpoint, a consistency proof between two checkpoints of a shard, or an
+// account's state under a checkpoint's state root, as JSON on stdout
+// (docs/proofs.md).
 #include <cstdio>
 #include <optional>
 
+#include "replay/account_proof.h"
 #include "replay/proofs.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -17,6 +19,7 @@ struct ProveOpts {
   std::optional<uint32_t> shard;
   std::optional<uint64_t> checkpoint;
   std::vector<uint64_t> consistency;
+  std::optional<uint64_t> account;
 };
 
 int ExitFor(const Status& st) {
@@ -27,13 +30,22 @@ int ExitFor(const Status& st) {
 }
 
 int RunProve(const ProveOpts& o) {
-  bool by_tx = !o.tx.empty(), by_range = !o.consistency.empty();
-  if (by_tx == by_range) {
-    std::fprintf(stderr, "giftledger: give either --tx TXID or --consistency OLD NEW\n");
+  const bool by_tx = !o.tx.empty(), by_range = !o.consistency.empty();
+  const bool by_account = o.account.has_value();
+  if (int(by_tx) + int(by_range) + int(by_account) != 1) {
+    std::fprintf(stderr,
+                 "giftledger: give one of --tx TXID, --consistency OLD NEW, --account ID\n");
     return kExitUsage;
   }
   Result<nlohmann::json> proof = InvalidArgument("unreachable");
-  if (by_tx) {
+  if (by_account) {
+    ProveAccountOptions p;
+    p.data_dir = o.data;
+    p.account = *o.account;
+    p.shard = o.shard;
+    p.checkpoint = o.checkpoint;
+    proof = ProveAccount(p);
+  } else if (by_tx) {
     ProveTxOptions p;
     p.data_dir = o.data;
     p.tx_id.resize(kTxIdBytes);
@@ -61,8 +73,8 @@ int RunProve(const ProveOpts& o) {
 void RegisterProve(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "prove",
-      "Inclusion proof of a tx in a signed checkpoint, or consistency proof between two "
-      "checkpoints (JSON on stdout; docs/proofs.md)");
+      "Inclusion proof of a tx in a signed checkpoint, consistency proof between two "
+      "checkpoints, or an account's state under a state root (JSON on stdout; docs/proofs.md)");
   auto o = std::make_shared<ProveOpts>();
   cmd->add_option("--data", o->data, "Ledger data directory")->required();
   cmd->add_option("--tx", o->tx, "Tx id (32 hex digits): prove its events' inclusion");
@@ -72,6 +84,9 @@ void RegisterProve(CLI::App& app, int* exit_code) {
   cmd->add_option("--consistency", o->consistency,
                   "OLD NEW: tree sizes of two checkpoints of --shard")
       ->expected(2);
+  cmd->add_option("--account", o->account,
+                  "User id: prove its balances (or its absence) under the checkpoint's state "
+                  "root (default shard: the account's)");
   cmd->callback([o, exit_code] { *exit_code = RunProve(*o); });
 }
 

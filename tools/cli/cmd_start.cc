@@ -29,6 +29,8 @@ struct StartOpts {
   int64_t events_max_age_s = 0;
   std::string log_level = "info";
   std::string metrics;  // HOST:PORT of the /metrics endpoint; empty = none
+  uint64_t checkpoint_blocks = 0;  // 0 = writer default
+  uint64_t checkpoint_ms = 0;
 };
 
 // Waits for signals on the io_context until SIGINT/SIGTERM; SIGHUP reloads.
@@ -69,6 +71,8 @@ int RunStart(const StartOpts& o) {
   so.event_stream.name = o.events_stream;
   so.event_stream.replicas = o.events_replicas;
   so.event_stream.max_age_s = o.events_max_age_s;
+  so.checkpoint_every_blocks = o.checkpoint_blocks;
+  so.checkpoint_every_ms = o.checkpoint_ms;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -143,6 +147,14 @@ void RegisterStart(CLI::App& app, int* exit_code) {
   cmd->add_option("--events-max-age-s", o->events_max_age_s,
                   "max_age of a stream created by start, seconds (0 = keep forever)")
       ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint-blocks", o->checkpoint_blocks,
+                  "Write a signed checkpoint (with state root) after this many blocks "
+                  "(0 = default 4096)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint-ms", o->checkpoint_ms,
+                  "... or this many ms after the previous one, whichever is first "
+                  "(0 = default 60000)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
