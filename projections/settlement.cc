@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <thread>
 
 #include "commands/routing.h"
@@ -103,6 +104,8 @@ Result<std::unique_ptr<Settlement>> Settlement::Open(const SettlementOptions& o,
 
 Status Settlement::ApplyBytes(ShardId shard, uint64_t seq, std::string_view bytes) {
   GL_ASSERT(shard.value < positions_.size());
+  // A long catch-up stops here too; what is pending is simply not saved.
+  if (Stopped()) return Status(Code::kAborted, "stopped");
   uint64_t& pos = positions_[shard.value];
   if (seq <= pos) {
     stats_->duplicates += 1;
