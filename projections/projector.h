@@ -15,6 +15,7 @@
 #include "projections/models.h"
 #include "projections/projector_metrics.h"
 #include "projections/store.h"
+#include "projections/stream_reader.h"
 #include "schemas/giftledger.pb.h"
 
 namespace giftledger::projections {
@@ -25,7 +26,7 @@ struct ProjectorStats {
   uint64_t batches = 0;
 };
 
-class Projector {
+class Projector : public SeqSink {
  public:
   // Opens (or creates) the database and resumes from its positions.
   static Result<std::unique_ptr<Projector>> Open(const std::string& db_path, OpenMode mode,
@@ -40,12 +41,13 @@ class Projector {
   // failed commit every call returns that failure: reopen.
   Status Apply(ShardId shard, uint64_t seq, const schemas::Event& event);
   // Decodes the event first (DATA_LOSS when it does not parse).
-  Status ApplyBytes(ShardId shard, uint64_t seq, std::string_view event_bytes);
+  Status ApplyBytes(ShardId shard, uint64_t seq, std::string_view event_bytes) override;
   // Commits what is pending (no-op when nothing is).
   Status Commit();
 
   // The seq this projector expects next from `shard`.
-  uint64_t next_seq(ShardId shard) const { return positions_[shard.value].seq + 1; }
+  uint64_t next_seq(ShardId shard) const override { return positions_[shard.value].seq + 1; }
+  uint32_t shard_count() const override { return uint32_t(positions_.size()); }
   // Positions including the uncommitted batch / as last committed.
   const std::vector<Position>& positions() const { return positions_; }
   const std::vector<Position>& committed_positions() const { return committed_; }

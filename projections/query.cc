@@ -142,4 +142,22 @@ Result<GiftAnswer> QueryGift(Store& store, const std::string& tx_id) {
   return a;
 }
 
+nlohmann::json GiftRecordJson(const GiftRecord& g) {
+  return {
+      {"shard", g.shard},
+      {"seq", g.seq},
+      {"tx_id", ToHex(reinterpret_cast<const uint8_t*>(g.tx_id.data()), g.tx_id.size())},
+      {"kind", g.refund ? "refund" : "gift"},
+      {"ledger_time_us", g.ledger_time_us},
+      {"order_id", ToHex(reinterpret_cast<const uint8_t*>(g.order_id.data()), g.order_id.size())},
+      {"payer", g.payer},
+      {"host", g.host},
+      {"room", g.room},
+      {"gift", g.gift},
+      {"count", g.count},
+      {"amount", g.amount},
+      {"host_share", g.host_share},
+      {"combo_count", g.combo_count}};
+}
+
 }  // namespace giftledger::projections

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,5 +57,8 @@ struct GiftAnswer {
 // Rows whose tx id or order id is `tx_id` (16 bytes), and every row of the
 // same orders.
 Result<GiftAnswer> QueryGift(Store& store, const std::string& tx_id);
+
+// One gift record as `query gift --json` and giftledger.q.gift show it.
+nlohmann::json GiftRecordJson(const GiftRecord& g);
 
 }  // namespace giftledger::projections

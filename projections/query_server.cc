@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "projections/limits.h"
+#include "projections/query.h"
 
 namespace giftledger::projections {
 namespace {
@@ -110,6 +111,20 @@ std::string HotQueryServer::Answer(const std::string& subject, std::string_view 
         out["host"] = h ? nlohmann::json{{"earned", h->earned}, {"paid_out", h->paid_out}}
                         : nlohmann::json(nullptr);
       }
+    } else if (what == "gift") {
+      // The gift records live in SQLite only: read them on the projector's
+      // own connection, under the lock, so they are exactly the committed
+      // ones (the positions come from the same read).
+      uint8_t tx[16];
+      if (!FromHex(req.value("tx", std::string()), tx, sizeof tx)) {
+        return Error("INVALID_ARGUMENT", "tx must be 32 hex digits").dump();
+      }
+      if (p_->store() == nullptr) return Error("UNAVAILABLE", "no database").dump();
+      auto a = QueryGift(*p_->store(), std::string(reinterpret_cast<const char*>(tx), 16));
+      if (!a.ok()) return Error(CodeName(a.status().code()), a.status().message()).dump();
+      nlohmann::json rows = nlohmann::json::array();
+      for (const GiftRecord& g : a->rows) rows.push_back(GiftRecordJson(g));
+      out = {{"tx", req.value("tx", std::string())}, {"rows", rows}};
     } else {
       return Error("INVALID_ARGUMENT", "unknown query '" + what + "'").dump();
     }

@@ -1,5 +1,7 @@
 // giftledger query: read the SQLite read models — a leaderboard window, a
 // wallet, a level, a gift — each answer with the positions it reflects.
+#include <nats/nats.h>
+
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +19,8 @@ using namespace projections;  // NOLINT: this file is the projections' CLI
 
 struct QueryOpts {
   std::string db;
+  std::string nats;  // ask the projector's hot query server instead of SQLite
+  int64_t timeout_ms = 5000;
   bool json = false;
   std::string kind;
   uint64_t key = 0;
@@ -34,6 +38,105 @@ Result<std::unique_ptr<Store>> OpenDb(const QueryOpts& o) {
 
 void Print(const nlohmann::json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
+// --nats: one request to giftledger.q.<what>; the answer as the server gives it.
+int AskNatsOnce(const QueryOpts& o, const std::string& what, const nlohmann::json& req) {
+  natsConnection* nc = nullptr;
+  natsStatus s = natsConnection_ConnectTo(&nc, o.nats.c_str());
+  if (s != NATS_OK) {
+    return ReportError(Unavailable("nats: connect " + o.nats + ": " + natsStatus_GetText(s)));
+  }
+  const std::string subject = "giftledger.q." + what;
+  const std::string body = req.dump();
+  natsMsg* reply = nullptr;
+  s = natsConnection_Request(&reply, nc, subject.c_str(), body.data(), int(body.size()),
+                             o.timeout_ms);
+  if (s != NATS_OK) {
+    natsConnection_Destroy(nc);
+    return ReportError(Unavailable("nats: " + subject + ": " + natsStatus_GetText(s) +
+                                   " (is `giftledger project --nats` running?)"));
+  }
+  nlohmann::json a = nlohmann::json::parse(
+      std::string(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply))), nullptr, false);
+  natsMsg_Destroy(reply);
+  natsConnection_Destroy(nc);
+  if (a.is_discarded() || !a.is_object()) return ReportError(DataLoss(subject + ": not JSON"));
+  if (a.contains("error")) {
+    std::fprintf(stderr, "giftledger: %s: %s\n", a["error"].value("code", "").c_str(),
+                 a["error"].value("message", "").c_str());
+    return a["error"].value("code", "") == "INVALID_ARGUMENT" ? kExitUsage : kExitError;
+  }
+  if (o.json) {
+    Print(a);
+    return kExitOk;
+  }
+  std::string pos;
+  for (const auto& p : a.value("positions", nlohmann::json::array())) {
+    if (!pos.empty()) pos += ' ';
+    pos += std::to_string(p.value("shard", 0)) + ":" + std::to_string(p.value("seq", uint64_t(0)));
+  }
+  if (what == "leaderboard") {
+    std::printf("%s %llu, window %s, period %lld (positions %s)\n", a.value("board", "").c_str(),
+                (unsigned long long)a.value("key", uint64_t(0)), a.value("window", "").c_str(),
+                (long long)a.value("period", int64_t(0)), pos.c_str());
+    for (const auto& e : a["entries"]) {
+      const std::string who =
+          e["member"].is_null() ? "anonymous" : std::to_string(e["member"].get<uint64_t>());
+      std::printf("%4llu  %-20s %lld\n", (unsigned long long)e.value("rank", uint64_t(0)),
+                  who.c_str(), (long long)e.value("score", int64_t(0)));
+    }
+  } else if (what == "wallet" || what == "level") {
+    std::printf("user %llu (positions %s)\n", (unsigned long long)a.value("user", uint64_t(0)),
+                pos.c_str());
+    std::printf("  level %d, experience %lld%s\n", a.value("level", 0),
+                (long long)a.value("experience", int64_t(0)),
+                a.value("hidden", false) ? ", hidden on leaderboards" : "");
+    if (what == "wallet") {
+      const auto& w = a["wallet"];
+      if (w.is_null()) {
+        std::printf("  wallet: none\n");
+      } else {
+        std::printf("  wallet: available %lld, held %lld\n",
+                    (long long)w.value("available", int64_t(0)),
+                    (long long)w.value("held", int64_t(0)));
+      }
+      const auto& h = a["host"];
+      if (!h.is_null()) {
+        std::printf("  host: earned %lld, paid out %lld\n",
+                    (long long)h.value("earned", int64_t(0)),
+                    (long long)h.value("paid_out", int64_t(0)));
+      }
+    }
+  } else {
+    std::printf("%zu rows (positions %s)\n", a["rows"].size(), pos.c_str());
+    for (const auto& r : a["rows"]) {
+      std::printf(
+          "  %s shard %u seq %llu tx %s payer %llu host %llu room %llu gift %u x%u amount %lld\n",
+          r.value("kind", "").c_str(), r.value("shard", 0u),
+          (unsigned long long)r.value("seq", uint64_t(0)), r.value("tx_id", "").c_str(),
+          (unsigned long long)r.value("payer", uint64_t(0)),
+          (unsigned long long)r.value("host", uint64_t(0)),
+          (unsigned long long)r.value("room", uint64_t(0)), r.value("gift", 0u),
+          r.value("count", 0u), (long long)r.value("amount", int64_t(0)));
+    }
+  }
+  return kExitOk;
+}
+
+int AskNats(const QueryOpts& o, const std::string& what, const nlohmann::json& req) {
+  const int rc = AskNatsOnce(o, what, req);
+  nats_Close();
+  return rc;
+}
+
+// Exactly one of --db / --nats.
+bool SourceOk(const QueryOpts& o) {
+  if (o.db.empty() == o.nats.empty()) {
+    std::fprintf(stderr, "giftledger: query needs exactly one of --db FILE or --nats URL\n");
+    return false;
+  }
+  return true;
+}
+
 int Leaderboard(const QueryOpts& o) {
   auto board = ParseBoard(o.kind);
   auto window = ParseWindow(o.window);
@@ -46,6 +149,16 @@ int Leaderboard(const QueryOpts& o) {
   if (IsGlobalBoard(*board) && o.key != 0) {
     std::fprintf(stderr, "giftledger: %s is a global board: no KEY\n", BoardName(*board));
     return kExitUsage;
+  }
+  if (!SourceOk(o)) return kExitUsage;
+  if (!o.nats.empty()) {
+    if (o.period_set || o.top > kHotTopMax) {
+      std::fprintf(stderr, "giftledger: --nats answers the current period, --top up to %zu\n",
+                   kHotTopMax);
+      return kExitUsage;
+    }
+    return AskNats(o, "leaderboard",
+                   {{"board", o.kind}, {"key", o.key}, {"window", o.window}, {"top", o.top}});
   }
   auto store = OpenDb(o);
   if (!store.ok()) return ReportError(store.status());
@@ -81,6 +194,8 @@ int Leaderboard(const QueryOpts& o) {
 }
 
 int Account(const QueryOpts& o, bool level_only) {
+  if (!SourceOk(o)) return kExitUsage;
+  if (!o.nats.empty()) return AskNats(o, level_only ? "level" : "wallet", {{"user", o.user}});
   auto store = OpenDb(o);
   if (!store.ok()) return ReportError(store.status());
   auto a = QueryAccount(*store.value(), o.user);
@@ -126,27 +241,15 @@ int GiftRows(const QueryOpts& o) {
     std::fprintf(stderr, "giftledger: TX must be 32 hex digits\n");
     return kExitUsage;
   }
+  if (!SourceOk(o)) return kExitUsage;
+  if (!o.nats.empty()) return AskNats(o, "gift", {{"tx", o.tx_hex}});
   auto store = OpenDb(o);
   if (!store.ok()) return ReportError(store.status());
   auto a = QueryGift(*store.value(), std::string(reinterpret_cast<const char*>(b), 16));
   if (!a.ok()) return ReportError(a.status());
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& g : a->rows) {
-    rows.push_back({{"shard", g.shard},
-                    {"seq", g.seq},
-                    {"tx_id", ToHex(reinterpret_cast<const uint8_t*>(g.tx_id.data()), 16)},
-                    {"kind", g.refund ? "refund" : "gift"},
-                    {"ledger_time_us", g.ledger_time_us},
-                    {"order_id",
-                     ToHex(reinterpret_cast<const uint8_t*>(g.order_id.data()), g.order_id.size())},
-                    {"payer", g.payer},
-                    {"host", g.host},
-                    {"room", g.room},
-                    {"gift", g.gift},
-                    {"count", g.count},
-                    {"amount", g.amount},
-                    {"host_share", g.host_share},
-                    {"combo_count", g.combo_count}});
+    rows.push_back(GiftRecordJson(g));
   }
   if (o.json) {
     Print({{"rows", rows}, {"positions", PositionsJson(a->positions)}});
@@ -169,11 +272,19 @@ int GiftRows(const QueryOpts& o) {
 }  // namespace
 
 void RegisterQuery(CLI::App& app, int* exit_code) {
-  auto* q = app.add_subcommand("query", "Read the SQLite read models (answers carry positions)");
+  auto* q = app.add_subcommand(
+      "query",
+      "Read the read models from SQLite (--db) or the projector over NATS (--nats); answers "
+      "carry positions");
   q->require_subcommand(1);
   q->fallthrough();
   auto o = std::make_shared<QueryOpts>();
-  q->add_option("--db", o->db, "Read-model database (opened read-only)")->required();
+  q->add_option("--db", o->db, "Read-model database (opened read-only)");
+  q->add_option("--nats", o->nats,
+                "Ask a running `project --nats` (giftledger.q.*) instead of a database");
+  q->add_option("--timeout-ms", o->timeout_ms, "With --nats: request timeout")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(600'000)));
   q->add_flag("--json", o->json, "One JSON object on stdout");
 
   auto* lb = q->add_subcommand("leaderboard", "Top members of a board in a window");

@@ -27,6 +27,7 @@ void RegisterProve(CLI::App& app, int* exit_code);
 void RegisterVerifyProof(CLI::App& app, int* exit_code);
 void RegisterBackup(CLI::App& app, int* exit_code);
 void RegisterRestore(CLI::App& app, int* exit_code);
+void RegisterSettle(CLI::App& app, int* exit_code);
 void RegisterProjections(CLI::App& app, int* exit_code);  // project, rebuild, query
 
 }  // namespace giftledger::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterBackup(app, &exit_code);
   giftledger::cli::RegisterRestore(app, &exit_code);
   giftledger::cli::RegisterProjections(app, &exit_code);
+  giftledger::cli::RegisterSettle(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
