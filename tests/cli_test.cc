@@ -250,7 +250,7 @@ TEST_F(CliTest, HelpOfEverySubcommandExitsZero) {
 
 // reconcile and trace through the binary: a ledger written by the real
 // engine (bench engine) and projected; exit codes 0, 5, 6 and 2 (docs/cli.md).
-TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceFindsAGift) {
+TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceExitCodes) {
   Expect(0, {"bench", "engine", "--data", data_, "--commands", "2000", "--sqlite-commands", "10",
              "--json"});
   const std::string db = tmp_.Sub("read.sqlite");
@@ -266,14 +266,6 @@ TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceFindsAGift) {
   ASSERT_EQ(sqlite3_exec(h, "UPDATE wallets SET held = held + 1 WHERE user = (SELECT MIN(user) FROM wallets)",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
-  std::string gift_tx;
-  sqlite3_exec(
-      h, "SELECT hex(tx_id) FROM gifts WHERE kind = 'gift' LIMIT 1",
-      [](void* out, int, char** v, char**) {
-        *static_cast<std::string*>(out) = v[0];
-        return 0;
-      },
-      &gift_tx, nullptr);
   sqlite3_close(h);
   j = Json(Expect(5, {"reconcile", "--data", data_, "--db", db, "--json"}));
   EXPECT_EQ(j["ok"], false);
@@ -282,13 +274,6 @@ TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceFindsAGift) {
   EXPECT_EQ(j["mismatches"][0]["field"], "held");
   EXPECT_EQ(j["mismatches"][0]["found"].get<int64_t>() - j["mismatches"][0]["expected"].get<int64_t>(), 1);
 
-  ASSERT_EQ(gift_tx.size(), 32u);
-  j = Json(Expect(0, {"trace", "--data", data_, "--db", db, "--json", gift_tx}));
-  ASSERT_GE(j["history"].size(), 2u);
-  EXPECT_EQ(j["history"][0]["state"], "placed");
-  EXPECT_EQ(j["history"][1]["state"], "consumed");
-  ASSERT_EQ(j["settlements"].size(), 1u);
-  EXPECT_EQ(j["settlements"][0]["settled"], false);
   Expect(6, {"trace", "--data", data_, "0123456789abcdef0123456789abcdef"});
   Expect(2, {"trace", "--data", data_, "not-hex"});
   Expect(2, {"reconcile", "--data", data_, "--every", "10m"});
