@@ -2,6 +2,7 @@
 // that verify names where a ledger was damaged.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -311,6 +312,37 @@ TEST_F(CliTest, HelpOfEverySubcommandExitsZero) {
   }
   // At least: the top level, format, verify, bench and bench ledger.
   EXPECT_GE(helped, 5);
+}
+
+// reconcile and trace through the binary: a ledger written by the real
+// engine (bench engine) and projected; exit codes 0, 5, 6 and 2 (docs/cli.md).
+TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceExitCodes) {
+  Expect(0, {"bench", "engine", "--data", data_, "--commands", "2000", "--sqlite-commands", "10",
+             "--json"});
+  const std::string db = tmp_.Sub("read.sqlite");
+  Expect(0, {"project", "--from-ledger", data_, "--db", db});
+  nlohmann::json j = Json(Expect(0, {"reconcile", "--data", data_, "--db", db, "--json"}));
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["mismatch_count"], 0);
+  ASSERT_EQ(j["shards"].size(), 1u);
+  EXPECT_EQ(j["shards"][0]["read_model_lag"], 0);
+
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "UPDATE wallets SET held = held + 1 WHERE user = (SELECT MIN(user) FROM wallets)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(h);
+  j = Json(Expect(5, {"reconcile", "--data", data_, "--db", db, "--json"}));
+  EXPECT_EQ(j["ok"], false);
+  ASSERT_EQ(j["mismatch_count"], 1);
+  EXPECT_EQ(j["mismatches"][0]["source"], "read_model");
+  EXPECT_EQ(j["mismatches"][0]["field"], "held");
+  EXPECT_EQ(j["mismatches"][0]["found"].get<int64_t>() - j["mismatches"][0]["expected"].get<int64_t>(), 1);
+
+  Expect(6, {"trace", "--data", data_, "0123456789abcdef0123456789abcdef"});
+  Expect(2, {"trace", "--data", data_, "not-hex"});
+  Expect(2, {"reconcile", "--data", data_, "--every", "10m"});
 }
 
 }  // namespace

@@ -90,6 +90,38 @@ TEST_F(DashboardE2eTest, BannerPublishedOnNatsAppearsInTheServedState) {
   EXPECT_TRUE(state.contains("shards"));
 }
 
+TEST_F(DashboardE2eTest, ReportOfAPeriodicReconcilerAppearsInTheServedState) {
+  const std::string ledger = tmp_.Sub("ledger");
+  ASSERT_EQ(testing::Run({Binary(), "format", "--data", ledger, "--shards", "2"}), 0);
+  const pid_t rec = testing::Spawn({Binary(), "reconcile", "--data", ledger, "--every", "1h",
+                                    "--nats", nats_->url()},
+                                   tmp_.Sub("rec.out"), tmp_.Sub("rec.err"));
+  ASSERT_GT(rec, 0);
+  nlohmann::json state;
+  // Bounded: the reconciler publishes its first report right after it starts.
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::string body;
+    ASSERT_EQ(testing::HttpGet(port_, "/api/state", &body), 200);
+    state = nlohmann::json::parse(body, nullptr, false);
+    ASSERT_FALSE(state.is_discarded()) << body;
+    if (state.contains("reconcile") && state["reconcile"].is_object()) break;
+  }
+  EXPECT_EQ(testing::StopProcess(rec, SIGTERM), 0) << testing::ReadFileOrEmpty(tmp_.Sub("rec.err"));
+  ASSERT_TRUE(state["reconcile"].is_object()) << state.dump();
+  const auto& r = state["reconcile"];
+  EXPECT_EQ(r["ok"], true);
+  EXPECT_EQ(r["mismatch_count"], 0);
+  EXPECT_TRUE(r["mismatches"].is_array());
+  EXPECT_FALSE(r["at"].get<std::string>().empty());
+  EXPECT_EQ(r["shards"].size(), 2u);
+  // The page reads the fields the reconciler publishes.
+  std::string page;
+  ASSERT_EQ(testing::HttpGet(port_, "/", &page), 200);
+  EXPECT_NE(page.find("rc.mismatch_count"), std::string::npos);
+  EXPECT_NE(page.find("rc.at"), std::string::npos);
+}
+
 TEST_F(DashboardE2eTest, EventStreamSendsTheStateAsServerSentEvents) {
   // HttpGet reads until the peer closes; read the stream with a raw socket
   // via curl-like framing instead: the first event is enough.

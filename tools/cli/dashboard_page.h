@@ -124,8 +124,13 @@ function draw(s) {
     (s.shards || []).map((x) => `<tr><td>${x.shard}</td><td class="r">${fmt(x.projected_seq)}</td>` +
       `<td class="r">${fmt(x.ledger_seq)}</td><td class="r">${fmt(x.checkpoint_seq)}</td></tr>`).join("");
   const rc = s.reconcile;
+  const mm = (m) => m.account_kind === "source" ? `${esc(m.source)} shard ${m.shard}: ${esc(m.field)}` :
+    `${esc(m.source)} shard ${m.shard} ${esc(m.account_kind)} ${m.account} ${esc(m.field)}: ` +
+    `expected ${fmt(m.expected)}, found ${fmt(m.found)}`;
   $("reconcile").innerHTML = rc ? `<span class="${rc.ok ? "ok" : "bad"}">${rc.ok ? "all agree" :
-    fmt(rc.mismatches) + " mismatches"}</span> <span class="dim">${esc(rc.at || "")}</span>` :
+    rc.error ? "failed: " + esc(rc.error) : fmt(rc.mismatch_count) + " mismatches"}</span> ` +
+    `<span class="dim">${esc(rc.at || "")}</span>` +
+    (rc.mismatches || []).slice(0, 5).map((m) => `<div class="dim">${mm(m)}</div>`).join("") :
     "no report yet";
 }
 $("room").onchange = (e) => { room = e.target.value; if (last) draw(last); };

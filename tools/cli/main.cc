@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   giftledger::cli::RegisterRestore(app, &exit_code);
   giftledger::cli::RegisterProjections(app, &exit_code);
   giftledger::cli::RegisterSettle(app, &exit_code);
+  giftledger::cli::RegisterReconcile(app, &exit_code);
+  giftledger::cli::RegisterTrace(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
