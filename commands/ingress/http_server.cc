@@ -176,4 +176,26 @@ void HttpServer::Stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
+Result<std::unique_ptr<HttpServer>> StartMetricsServer(const std::string& host_port,
+                                                       std::function<std::string()> metrics_text) {
+  return HttpServer::Start(host_port, [text = std::move(metrics_text)](const std::string& method,
+                                                                       const std::string& target) {
+    HttpResponse r;
+    const std::string path = target.substr(0, target.find('?'));
+    if (method != "GET") {
+      r.status = 405;
+      r.body = "only GET\n";
+    } else if (path == "/metrics") {
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = text();
+    } else if (path == "/healthz") {
+      r.body = "ok\n";
+    } else {
+      r.status = 404;
+      r.body = "not found; try /metrics\n";
+    }
+    return r;
+  });
+}
+
 }  // namespace giftledger::ingress

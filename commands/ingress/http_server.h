@@ -53,4 +53,10 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// A server with GET /metrics (Prometheus text from `metrics_text`, called per
+// request), GET /healthz ("ok") and 404 elsewhere; 405 for other methods. The
+// ledger service, the projector and settlement all serve exactly this.
+Result<std::unique_ptr<HttpServer>> StartMetricsServer(const std::string& host_port,
+                                                       std::function<std::string()> metrics_text);
+
 }  // namespace giftledger::ingress

@@ -75,24 +75,7 @@ int64_t WallUs() {
 // URL is announced on stderr ("giftledger project: metrics on URL").
 Result<std::unique_ptr<ingress::HttpServer>> ServeMetrics(const std::string& host_port,
                                                           projections::ProjectorMetrics* m) {
-  auto server = ingress::HttpServer::Start(
-      host_port, [m](const std::string& method, const std::string& target) {
-        ingress::HttpResponse r;
-        const std::string path = target.substr(0, target.find('?'));
-        if (method != "GET") {
-          r.status = 405;
-          r.body = "only GET\n";
-        } else if (path == "/metrics") {
-          r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-          r.body = m->Text(WallUs());
-        } else if (path == "/healthz") {
-          r.body = "ok\n";
-        } else {
-          r.status = 404;
-          r.body = "not found; try /metrics\n";
-        }
-        return r;
-      });
+  auto server = ingress::StartMetricsServer(host_port, [m] { return m->Text(WallUs()); });
   if (!server.ok()) return server.status();
   std::string host;
   uint16_t port = 0;

@@ -64,24 +64,7 @@ std::string MetricsText(const projections::SettlementStats& s) {
 
 Result<std::unique_ptr<ingress::HttpServer>> StartMetrics(const std::string& host_port,
                                                           const projections::SettlementStats* s) {
-  return ingress::HttpServer::Start(host_port,
-                                    [s](const std::string& method, const std::string& target) {
-                                      ingress::HttpResponse r;
-                                      const std::string path = target.substr(0, target.find('?'));
-                                      if (method != "GET") {
-                                        r.status = 405;
-                                        r.body = "only GET\n";
-                                      } else if (path == "/metrics") {
-                                        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                                        r.body = MetricsText(*s);
-                                      } else if (path == "/healthz") {
-                                        r.body = "ok\n";
-                                      } else {
-                                        r.status = 404;
-                                        r.body = "not found; try /metrics\n";
-                                      }
-                                      return r;
-                                    });
+  return ingress::StartMetricsServer(host_port, [s] { return MetricsText(*s); });
 }
 
 int Run(const SettleOpts& o) {

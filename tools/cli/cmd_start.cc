@@ -28,7 +28,7 @@ struct StartOpts {
   int64_t events_replicas = 1;
   int64_t events_max_age_s = 0;
   std::string log_level = "info";
-  std::string metrics;  // HOST:PORT of the /metrics endpoint; empty = none
+  std::string metrics;             // HOST:PORT of the /metrics endpoint; empty = none
   uint64_t checkpoint_blocks = 0;  // 0 = writer default
   uint64_t checkpoint_ms = 0;
 };
@@ -84,24 +84,7 @@ int RunStart(const StartOpts& o) {
   std::unique_ptr<ingress::HttpServer> http;
   if (!o.metrics.empty()) {
     ingress::Service* svc = service.value().get();
-    auto server = ingress::HttpServer::Start(
-        o.metrics, [svc](const std::string& method, const std::string& target) {
-          ingress::HttpResponse r;
-          const std::string path = target.substr(0, target.find('?'));
-          if (method != "GET") {
-            r.status = 405;
-            r.body = "only GET\n";
-          } else if (path == "/metrics") {
-            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-            r.body = svc->MetricsText();
-          } else if (path == "/healthz") {
-            r.body = "ok\n";
-          } else {
-            r.status = 404;
-            r.body = "not found; try /metrics\n";
-          }
-          return r;
-        });
+    auto server = ingress::StartMetricsServer(o.metrics, [svc] { return svc->MetricsText(); });
     if (!server.ok()) {
       (void)service.value()->Shutdown();
       return ReportError(server.status());
