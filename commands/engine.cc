@@ -3,9 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include "commands/apply.h"
@@ -77,6 +80,24 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   return e;
 }
 
+// An eviction's runs, written on their own thread (EngineOptions::evict_in_background).
+struct ShardEngine::Eviction {
+  std::optional<IdempotencyEviction> idempotency;
+  std::optional<OrderEviction> orders;
+  Status status;                  // written by the thread before `done`
+  std::atomic<bool> done{false};  // the runs are written (or failed)
+  std::thread thread;
+
+  void Write() {
+    if (idempotency) status = WriteIdempotencyRun(*idempotency);
+    if (status.ok() && orders) status = WriteOrderRun(*orders);
+    done.store(true, std::memory_order_release);
+  }
+};
+
+ShardEngine::ShardEngine(std::string shard_dir, ShardConfig config, EngineOptions options)
+    : shard_dir_(std::move(shard_dir)), state_(config), options_(options) {}
+
 ShardEngine::~ShardEngine() { (void)Close(); }
 
 // Newest usable snapshot (if any), then the log from the seq after it.
@@ -112,9 +133,9 @@ Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
   // The memory tier never holds much more than its budget, and a hash table
   // never gives buckets back: size them once, so that no rehash of millions
   // of entries stalls a batch (or the replay) later.
-  state_.idempotency.reserve(
-      std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax) + 1);
-  state_.orders.reserve(std::min(options_.closed_orders_memory_max, kClosedOrdersMemoryMax) + 1);
+  // (3/2 of the budget: a background eviction lets memory run past it.)
+  state_.idempotency.reserve(IdempotencyMemoryHardMax() + 1);
+  state_.orders.reserve(ClosedOrdersMemoryHardMax() + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
   // not be asked for a seq past the end (it indexes into an empty index).
@@ -210,36 +231,66 @@ void ShardEngine::SweepExpired(int64_t now) {
   if (!decision_.events.empty()) AppendAndApply(decision_.events);
 }
 
-void ShardEngine::MaybeEvictIdempotency() {
-  if (state_.idempotency.size() <= options_.idempotency_memory_entries_max) return;
-  uint64_t durable_last;
-  {
-    std::lock_guard<std::mutex> dl(durable_mu_);
-    if (!failed_.ok()) return;
-    durable_last = durable_next_seq_ - 1;
-  }
-  Status st = EvictIdempotency(state_, options_.idempotency_memory_entries_max, durable_last);
-  if (st.ok()) return;
-  spdlog::error("shard {}: idempotency eviction failed, engine stops: {}",
-                state_.config.shard.value, st.ToString());
-  std::lock_guard<std::mutex> dl(durable_mu_);
-  if (failed_.ok()) failed_ = Unavailable("idempotency eviction failed: " + st.message());
+size_t ShardEngine::IdempotencyMemoryHardMax() const {
+  const size_t budget = std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax);
+  return budget + budget / 2;
 }
 
-void ShardEngine::MaybeEvictClosedOrders() {
-  if (state_.closed_orders_in_memory() <= options_.closed_orders_memory_max) return;
+size_t ShardEngine::ClosedOrdersMemoryHardMax() const {
+  const size_t budget = std::min(options_.closed_orders_memory_max, kClosedOrdersMemoryMax);
+  return budget + budget / 2;
+}
+
+void ShardEngine::FailEngine(const std::string& why) {
+  spdlog::error("shard {}: {}, engine stops", state_.config.shard.value, why);
+  std::lock_guard<std::mutex> dl(durable_mu_);
+  if (failed_.ok()) failed_ = Unavailable(why);
+}
+
+void ShardEngine::FinishEviction() {
+  GL_ASSERT(eviction_ != nullptr);
+  if (eviction_->thread.joinable()) eviction_->thread.join();
+  std::unique_ptr<Eviction> e = std::move(eviction_);
+  if (!e->status.ok()) {
+    // Nothing was dropped from memory; a run written before the failure is
+    // attached (or removed as contained) by the next open.
+    FailEngine("eviction failed: " + e->status.message());
+    return;
+  }
+  if (e->idempotency) FinishIdempotencyEviction(state_, std::move(*e->idempotency));
+  if (e->orders) FinishOrderEviction(state_, std::move(*e->orders));
+}
+
+void ShardEngine::MaybeEvict() {
+  if (eviction_ != nullptr) {
+    const bool at_hard_max = state_.idempotency.size() >= IdempotencyMemoryHardMax() ||
+                             state_.closed_orders_in_memory() >= ClosedOrdersMemoryHardMax();
+    // Waiting here is back-pressure: the tables were sized for the hard max.
+    if (!eviction_->done.load(std::memory_order_acquire) && !at_hard_max) return;
+    FinishEviction();
+  }
+  const bool over = state_.idempotency.size() > options_.idempotency_memory_entries_max ||
+                    state_.closed_orders_in_memory() > options_.closed_orders_memory_max;
+  if (!over) return;
   uint64_t durable_last;
   {
     std::lock_guard<std::mutex> dl(durable_mu_);
     if (!failed_.ok()) return;
     durable_last = durable_next_seq_ - 1;
   }
-  Status st = EvictClosedOrders(state_, options_.closed_orders_memory_max, durable_last);
-  if (st.ok()) return;
-  spdlog::error("shard {}: closed-order eviction failed, engine stops: {}",
-                state_.config.shard.value, st.ToString());
-  std::lock_guard<std::mutex> dl(durable_mu_);
-  if (failed_.ok()) failed_ = Unavailable("closed-order eviction failed: " + st.message());
+  auto e = std::make_unique<Eviction>();
+  e->idempotency =
+      PrepareIdempotencyEviction(state_, options_.idempotency_memory_entries_max, durable_last);
+  e->orders = PrepareOrderEviction(state_, options_.closed_orders_memory_max, durable_last);
+  if (!e->idempotency && !e->orders) return;  // nothing durable to move yet
+  eviction_ = std::move(e);
+  if (!options_.evict_in_background) {
+    eviction_->Write();
+    FinishEviction();
+    return;
+  }
+  Eviction* raw = eviction_.get();
+  eviction_->thread = std::thread([raw] { raw->Write(); });
 }
 
 void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, BatchCallback done) {
@@ -250,8 +301,7 @@ void ShardEngine::Submit(const std::vector<Command>& commands, uint32_t roles, B
     std::lock_guard<std::mutex> lock(submit_mu_);
     // Between batches: no decision of this batch can have looked an id up
     // in memory that moves to disk under it.
-    MaybeEvictIdempotency();
-    MaybeEvictClosedOrders();
+    MaybeEvict();
     bool failed;
     {
       std::lock_guard<std::mutex> dl(durable_mu_);
@@ -351,6 +401,7 @@ Status ShardEngine::WriteSnapshotNow() {
 
 Status ShardEngine::Close() {
   std::lock_guard<std::mutex> lock(submit_mu_);
+  if (eviction_ != nullptr) FinishEviction();
   if (!writer_) return Status::Ok();
   Status st = writer_->Close();  // completes every waiter
   writer_.reset();

@@ -40,6 +40,13 @@ struct EngineOptions {
   // to run files in <shard_dir>/orders (same moments; docs/commands.md).
   size_t closed_orders_memory_max = kClosedOrdersMemoryMax;
   RunIndexOptions order_index;
+  // Write the runs of an eviction on a background thread while commands keep
+  // being decided against memory (the default): a run of a million ids takes
+  // seconds to sort, write, fsync and merge, a stall of the whole shard when
+  // done between two batches. Memory may then hold up to 3/2 of a budget
+  // before a batch waits for the run. false = evict synchronously between
+  // batches (tests that count entries right after a batch).
+  bool evict_in_background = true;
   // Fill each checkpoint's state root (docs/proofs.md, "The state tree")
   // unless writer.checkpoints already has a hook or checkpoints are off.
   bool state_root = true;
@@ -106,8 +113,7 @@ class ShardEngine {
     BatchCallback done;
   };
 
-  ShardEngine(std::string shard_dir, ShardConfig config, EngineOptions options)
-      : shard_dir_(std::move(shard_dir)), state_(config), options_(options) {}
+  ShardEngine(std::string shard_dir, ShardConfig config, EngineOptions options);
   Status Replay(const PublicKey& key, uint64_t log_last_seq);
   Status ReplayLog(const PublicKey& key, Seq from);
   int64_t NextLedgerTime();
@@ -118,11 +124,15 @@ class ShardEngine {
   // Hands the open chunk to the writer (no-op when empty).
   void FlushChunk();
   void SweepExpired(int64_t now);
-  // Evicts idempotency entries up to the last durable seq when over budget;
-  // a failure fails the engine (fail closed, like a failed append).
-  void MaybeEvictIdempotency();
-  // The same for closed orders.
-  void MaybeEvictClosedOrders();
+  // Between batches: finishes a background eviction whose runs are written
+  // (or waits for it when memory reached 3/2 of a budget), and starts one
+  // when a tier is over its budget, up to the last durable seq. A failure
+  // fails the engine (fail closed, like a failed append).
+  void MaybeEvict();
+  void FinishEviction();
+  void FailEngine(const std::string& why);
+  size_t IdempotencyMemoryHardMax() const;
+  size_t ClosedOrdersMemoryHardMax() const;
   void OnDurable(const AppendOutcome& outcome, uint64_t expected_first_seq, uint64_t next_seq);
 
   const std::string shard_dir_;
@@ -141,6 +151,9 @@ class ShardEngine {
   int64_t last_time_us_ = 0;
   uint64_t replayed_events_ = 0;
   uint64_t snapshot_seq_ = 0;
+  // The eviction whose runs are being written, if any (engine.cc).
+  struct Eviction;
+  std::unique_ptr<Eviction> eviction_;  // guarded by submit_mu_
   // Null when the engine fills no state roots. Shared with the writer's hook.
   std::shared_ptr<StateRootTracker> state_tree_;
 

@@ -7,9 +7,11 @@
 
 namespace giftledger::commands {
 
-Status EvictIdempotency(ShardState& s, size_t memory_entries_max, uint64_t seq_limit) {
+std::optional<IdempotencyEviction> PrepareIdempotencyEviction(const ShardState& s,
+                                                              size_t memory_entries_max,
+                                                              uint64_t seq_limit) {
   const size_t size = s.idempotency.size();
-  if (size <= memory_entries_max) return Status::Ok();
+  if (size <= memory_entries_max) return std::nullopt;
   GL_ASSERT(s.idempotency_disk != nullptr);
   // Entries have distinct seqs: the (size - keep)-th smallest is the cut
   // that leaves exactly `keep` entries in memory.
@@ -19,21 +21,43 @@ Status EvictIdempotency(ShardState& s, size_t memory_entries_max, uint64_t seq_l
   for (const auto& [tx, e] : s.idempotency) seqs.push_back(e.seq);
   std::nth_element(seqs.begin(), seqs.begin() + ptrdiff_t(evict - 1), seqs.end());
   const uint64_t cut = std::min(seqs[evict - 1], seq_limit);
-  if (cut <= s.idempotency_disk_seq) return Status::Ok();  // nothing durable to move yet
+  if (cut <= s.idempotency_disk_seq) return std::nullopt;  // nothing durable to move yet
   std::vector<uint64_t>().swap(seqs);
-  std::vector<IdempotencyRecord> out;
-  out.reserve(evict);
-  for (const auto& [tx, e] : s.idempotency) {
-    if (e.seq <= cut) out.push_back(IdempotencyRecord{tx, e});
+  IdempotencyEviction e;
+  e.cut = cut;
+  e.base = s.idempotency_disk;
+  e.records.reserve(evict);
+  for (const auto& [tx, entry] : s.idempotency) {
+    if (entry.seq <= cut) e.records.push_back(IdempotencyRecord{tx, entry});
   }
-  std::sort(out.begin(), out.end(),
+  return e;
+}
+
+Status WriteIdempotencyRun(IdempotencyEviction& e) {
+  std::sort(e.records.begin(), e.records.end(),
             [](const IdempotencyRecord& a, const IdempotencyRecord& b) { return a.tx < b.tx; });
-  auto next = s.idempotency_disk->Add(out, cut);
+  auto next = e.base->Add(e.records, e.cut);
   if (!next.ok()) return next.status();
+  e.next = std::move(next.value());
+  return Status::Ok();
+}
+
+void FinishIdempotencyEviction(ShardState& s, IdempotencyEviction&& e) {
+  GL_ASSERT(e.next != nullptr && s.idempotency_disk == e.base && e.cut > s.idempotency_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit them.
-  for (const IdempotencyRecord& r : out) s.idempotency.erase(r.tx);
-  s.idempotency_disk = std::move(next.value());
-  s.idempotency_disk_seq = cut;
+  for (const IdempotencyRecord& r : e.records) {
+    auto it = s.idempotency.find(r.tx);
+    if (it != s.idempotency.end() && it->second.seq <= e.cut) s.idempotency.erase(it);
+  }
+  s.idempotency_disk = std::move(e.next);
+  s.idempotency_disk_seq = e.cut;
+}
+
+Status EvictIdempotency(ShardState& s, size_t memory_entries_max, uint64_t seq_limit) {
+  auto e = PrepareIdempotencyEviction(s, memory_entries_max, seq_limit);
+  if (!e) return Status::Ok();
+  GL_RETURN_IF_ERROR(WriteIdempotencyRun(*e));
+  FinishIdempotencyEviction(s, std::move(*e));
   return Status::Ok();
 }
 

@@ -7,9 +7,10 @@
 
 namespace giftledger::commands {
 
-Status EvictClosedOrders(ShardState& s, size_t closed_memory_max, uint64_t seq_limit) {
+std::optional<OrderEviction> PrepareOrderEviction(const ShardState& s, size_t closed_memory_max,
+                                                  uint64_t seq_limit) {
   const size_t closed = s.closed_orders_in_memory();
-  if (closed <= closed_memory_max) return Status::Ok();
+  if (closed <= closed_memory_max) return std::nullopt;
   GL_ASSERT(s.order_disk != nullptr);
   // Closed orders of one seq are evicted together, so the cut may leave a
   // few less than closed_memory_max / 2 in memory.
@@ -23,21 +24,46 @@ Status EvictClosedOrders(ShardState& s, size_t closed_memory_max, uint64_t seq_l
   // A new run covers (order_disk_seq, cut]; closed orders at or below
   // order_disk_seq still in memory (after a restart, see apply.cc) go with it.
   const uint64_t cut = std::min(std::max(seqs[evict - 1], s.order_disk_seq + 1), seq_limit);
-  if (cut <= s.order_disk_seq) return Status::Ok();  // nothing durable to move yet
+  if (cut <= s.order_disk_seq) return std::nullopt;  // nothing durable to move yet
   std::vector<uint64_t>().swap(seqs);
-  std::vector<OrderRecord> out;
-  out.reserve(evict);
+  OrderEviction e;
+  e.cut = cut;
+  e.base = s.order_disk;
+  e.records.reserve(evict);
   for (const auto& [id, o] : s.orders) {
-    if (o.status != OrderStatus::kPending && o.seq <= cut) out.push_back(OrderRecord{id, o});
+    if (o.status != OrderStatus::kPending && o.seq <= cut) e.records.push_back(OrderRecord{id, o});
   }
-  std::sort(out.begin(), out.end(),
+  return e;
+}
+
+Status WriteOrderRun(OrderEviction& e) {
+  std::sort(e.records.begin(), e.records.end(),
             [](const OrderRecord& a, const OrderRecord& b) { return a.tx < b.tx; });
-  auto next = s.order_disk->Add(out, cut);
+  auto next = e.base->Add(e.records, e.cut);
   if (!next.ok()) return next.status();
+  e.next = std::move(next.value());
+  return Status::Ok();
+}
+
+void FinishOrderEviction(ShardState& s, OrderEviction&& e) {
+  GL_ASSERT(e.next != nullptr && s.order_disk == e.base && e.cut > s.order_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit them.
-  for (const OrderRecord& r : out) s.orders.erase(r.tx);
-  s.order_disk = std::move(next.value());
-  s.order_disk_seq = cut;
+  for (const OrderRecord& r : e.records) {
+    auto it = s.orders.find(r.tx);
+    if (it != s.orders.end() && it->second.status != OrderStatus::kPending &&
+        it->second.seq <= e.cut) {
+      s.orders.erase(it);
+    }
+  }
+  s.order_disk = std::move(e.next);
+  s.order_disk_seq = e.cut;
+}
+
+Status EvictClosedOrders(ShardState& s, size_t closed_memory_max, uint64_t seq_limit) {
+  auto e = PrepareOrderEviction(s, closed_memory_max, seq_limit);
+  if (!e) return Status::Ok();
+  GL_RETURN_IF_ERROR(WriteOrderRun(*e));
+  FinishOrderEviction(s, std::move(*e));
   return Status::Ok();
 }
 

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "commands/order_index.h"
 #include "commands/state.h"
@@ -25,6 +27,21 @@ namespace giftledger::commands {
 // nothing is evictable yet. The state must have its index attached. On
 // error the state is unchanged (nothing was dropped).
 Status EvictClosedOrders(ShardState& state, size_t closed_memory_max, uint64_t seq_limit);
+
+// The same in three steps, as for idempotency (idempotency_tier.h): prepare
+// on the state's thread, write the run on any thread, finish on the state's
+// thread. A closed order that changed again after step 1 (a refund) has a
+// seq above the cut and stays in memory, where it overrides the run.
+struct OrderEviction {
+  uint64_t cut = 0;
+  std::shared_ptr<const OrderIndex> base;
+  std::vector<OrderRecord> records;
+  std::shared_ptr<const OrderIndex> next;
+};
+std::optional<OrderEviction> PrepareOrderEviction(const ShardState& state,
+                                                  size_t closed_memory_max, uint64_t seq_limit);
+Status WriteOrderRun(OrderEviction& eviction);
+void FinishOrderEviction(ShardState& state, OrderEviction&& eviction);
 
 // Gives `state` its on-disk order index: DATA_LOSS when the runs cover less
 // than the state's order_disk_seq (the state lacks closed orders that were
