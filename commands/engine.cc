@@ -67,7 +67,9 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   if (options.state_root && options.writer.checkpoints.enabled &&
       !options.writer.checkpoints.state_root) {
     tracker = std::make_shared<StateRootTracker>();
-    options.writer.checkpoints.state_root = [tracker](Seq seq) { return tracker->RootAt(seq.value); };
+    options.writer.checkpoints.state_root = [tracker](Seq seq) {
+      return tracker->RootAt(seq.value);
+    };
   }
   std::unique_ptr<ShardEngine> e(new ShardEngine(shard_dir, config, options));
   e->state_tree_ = tracker;
@@ -93,8 +95,8 @@ struct ShardEngine::Eviction {
   std::thread thread;
 
   void Write() {
-    if (idempotency) status = WriteIdempotencyRun(*idempotency);
-    if (status.ok() && orders) status = WriteOrderRun(*orders);
+    if (idempotency) status = idempotency->Write();
+    if (status.ok() && orders) status = orders->Write();
     done.store(true, std::memory_order_release);
   }
 };
@@ -236,7 +238,8 @@ void ShardEngine::SweepExpired(int64_t now) {
 }
 
 size_t ShardEngine::IdempotencyMemoryHardMax() const {
-  const size_t budget = std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax);
+  const size_t budget =
+      std::min(options_.idempotency_memory_entries_max, kIdempotencyMemoryEntriesMax);
   return budget + budget / 2;
 }
 

@@ -33,15 +33,6 @@ std::optional<IdempotencyEviction> PrepareIdempotencyEviction(const ShardState& 
   return e;
 }
 
-Status WriteIdempotencyRun(IdempotencyEviction& e) {
-  std::sort(e.records.begin(), e.records.end(),
-            [](const IdempotencyRecord& a, const IdempotencyRecord& b) { return a.tx < b.tx; });
-  auto next = e.base->Add(e.records, e.cut);
-  if (!next.ok()) return next.status();
-  e.next = std::move(next.value());
-  return Status::Ok();
-}
-
 void FinishIdempotencyEviction(ShardState& s, IdempotencyEviction&& e) {
   GL_ASSERT(e.next != nullptr && s.idempotency_disk == e.base && e.cut > s.idempotency_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit them.
@@ -56,7 +47,7 @@ void FinishIdempotencyEviction(ShardState& s, IdempotencyEviction&& e) {
 Status EvictIdempotency(ShardState& s, size_t memory_entries_max, uint64_t seq_limit) {
   auto e = PrepareIdempotencyEviction(s, memory_entries_max, seq_limit);
   if (!e) return Status::Ok();
-  GL_RETURN_IF_ERROR(WriteIdempotencyRun(*e));
+  GL_RETURN_IF_ERROR(e->Write());
   FinishIdempotencyEviction(s, std::move(*e));
   return Status::Ok();
 }

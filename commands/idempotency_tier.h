@@ -30,19 +30,13 @@ Status EvictIdempotency(ShardState& state, size_t memory_entries_max, uint64_t s
 // writing and fsyncing the run, merges) can run off the thread that owns the
 // state while the state keeps answering from memory (the engine does this:
 // a run of millions of ids takes seconds to write).
-struct IdempotencyEviction {
-  uint64_t cut = 0;
-  std::shared_ptr<const IdempotencyIndex> base;  // the index the run is added to
-  std::vector<IdempotencyRecord> records;        // every entry with seq <= cut
-  std::shared_ptr<const IdempotencyIndex> next;  // set by WriteIdempotencyRun
-};
+// Step 2 is IdempotencyEviction::Write (run_index.h).
+using IdempotencyEviction = RunEviction<IdempotencyCodec>;
 // Step 1, on the state's thread: copies what moves; nullopt when within the
 // budget or nothing durable can move yet. Changes nothing.
 std::optional<IdempotencyEviction> PrepareIdempotencyEviction(const ShardState& state,
                                                               size_t memory_entries_max,
                                                               uint64_t seq_limit);
-// Step 2, any thread; reads no state: sorts and writes the run durably.
-Status WriteIdempotencyRun(IdempotencyEviction& eviction);
 // Step 3, on the state's thread, after step 2 succeeded and with no other
 // eviction in between: drops from memory what the run now holds. Entries
 // added since step 1 have larger seqs and stay.

@@ -36,15 +36,6 @@ std::optional<OrderEviction> PrepareOrderEviction(const ShardState& s, size_t cl
   return e;
 }
 
-Status WriteOrderRun(OrderEviction& e) {
-  std::sort(e.records.begin(), e.records.end(),
-            [](const OrderRecord& a, const OrderRecord& b) { return a.tx < b.tx; });
-  auto next = e.base->Add(e.records, e.cut);
-  if (!next.ok()) return next.status();
-  e.next = std::move(next.value());
-  return Status::Ok();
-}
-
 void FinishOrderEviction(ShardState& s, OrderEviction&& e) {
   GL_ASSERT(e.next != nullptr && s.order_disk == e.base && e.cut > s.order_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit them.
@@ -62,7 +53,7 @@ void FinishOrderEviction(ShardState& s, OrderEviction&& e) {
 Status EvictClosedOrders(ShardState& s, size_t closed_memory_max, uint64_t seq_limit) {
   auto e = PrepareOrderEviction(s, closed_memory_max, seq_limit);
   if (!e) return Status::Ok();
-  GL_RETURN_IF_ERROR(WriteOrderRun(*e));
+  GL_RETURN_IF_ERROR(e->Write());
   FinishOrderEviction(s, std::move(*e));
   return Status::Ok();
 }

@@ -32,15 +32,9 @@ Status EvictClosedOrders(ShardState& state, size_t closed_memory_max, uint64_t s
 // on the state's thread, write the run on any thread, finish on the state's
 // thread. A closed order that changed again after step 1 (a refund) has a
 // seq above the cut and stays in memory, where it overrides the run.
-struct OrderEviction {
-  uint64_t cut = 0;
-  std::shared_ptr<const OrderIndex> base;
-  std::vector<OrderRecord> records;
-  std::shared_ptr<const OrderIndex> next;
-};
-std::optional<OrderEviction> PrepareOrderEviction(const ShardState& state,
-                                                  size_t closed_memory_max, uint64_t seq_limit);
-Status WriteOrderRun(OrderEviction& eviction);
+using OrderEviction = RunEviction<OrderCodec>;
+std::optional<OrderEviction> PrepareOrderEviction(const ShardState& state, size_t closed_memory_max,
+                                                  uint64_t seq_limit);
 void FinishOrderEviction(ShardState& state, OrderEviction&& eviction);
 
 // Gives `state` its on-disk order index: DATA_LOSS when the runs cover less

@@ -93,9 +93,9 @@ Status WriteAll(int fd, const std::string& path, const std::string& bytes, bool 
     // that counts; these calls only pace the writeback.
     (void)::sync_file_range(fd, off_t(before), off_t(done - before), SYNC_FILE_RANGE_WRITE);
     if (before > synced) {
-      (void)::sync_file_range(fd, off_t(synced), off_t(before - synced),
-                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                  SYNC_FILE_RANGE_WAIT_AFTER);
+      (void)::sync_file_range(
+          fd, off_t(synced), off_t(before - synced),
+          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       synced = before;
     }
   }

@@ -422,4 +422,25 @@ class RunIndex {
   uint64_t covered_seq_ = 0;
 };
 
+// What one eviction moves from memory to a new run (idempotency_tier.h,
+// order_tier.h): prepared on the state's thread, written by Write on any
+// thread (it reads no state), installed back on the state's thread.
+template <typename Codec>
+struct RunEviction {
+  uint64_t cut = 0;                             // the run covers (base's end, cut]
+  std::shared_ptr<const RunIndex<Codec>> base;  // the index the run is added to
+  std::vector<RunRecord<Codec>> records;        // what moves, any order until Write
+  std::shared_ptr<const RunIndex<Codec>> next;  // set by a successful Write
+
+  // Sorts the records and adds them to `base` as one durable run.
+  Status Write() {
+    std::sort(records.begin(), records.end(),
+              [](const RunRecord<Codec>& a, const RunRecord<Codec>& b) { return a.tx < b.tx; });
+    auto added = base->Add(records, cut);
+    if (!added.ok()) return added.status();
+    next = std::move(added.value());
+    return Status::Ok();
+  }
+};
+
 }  // namespace giftledger::commands
