@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "commands/ingress/nats_servers.h"
 #include "ledger/file.h"
 
 namespace giftledger::ingress {
@@ -185,7 +186,7 @@ std::string Service::InfoJson() const {
 Status Service::Start() {
   GL_ASSERT(nc_ == nullptr);
   natsStatus s = natsOptions_Create(&nats_options_);
-  if (s == NATS_OK) s = natsOptions_SetURL(nats_options_, options_.nats_url.c_str());
+  if (s == NATS_OK) s = SetNatsServers(nats_options_, options_.nats_url);
   // Without SendAsap a reply waits for the flusher thread (~1 ms on this
   // machine, design §10); with it, the publish writes to the socket at once.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(nats_options_, true);
@@ -229,7 +230,7 @@ std::vector<ShardLogSource> Service::LogSources() const {
 
 Status Service::StartEvents() {
   natsStatus s = natsOptions_Create(&events_options_);
-  if (s == NATS_OK) s = natsOptions_SetURL(events_options_, options_.nats_url.c_str());
+  if (s == NATS_OK) s = SetNatsServers(events_options_, options_.nats_url);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(events_options_, -1);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(events_options_, 250);
   // The publisher retries on its own; it must not stop `start` from serving.

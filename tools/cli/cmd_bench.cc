@@ -9,6 +9,7 @@
 #include "tools/cli/bench_engine.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/bench_project.h"
+#include "tools/cli/bench_scale.h"
 #include "tools/cli/bench_verify.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -187,6 +188,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   RegisterBenchE2e(bench, exit_code);
   RegisterBenchProject(bench, exit_code);
   RegisterBenchVerify(bench, exit_code);
+  RegisterBenchScale(bench, exit_code);
   RegisterBenchAll(bench, exit_code);
 }
 

@@ -12,6 +12,7 @@
 
 #include "commands/ingress/http_server.h"
 #include "commands/ingress/service.h"
+#include "commands/shard_ranges.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
@@ -21,7 +22,7 @@ namespace {
 struct StartOpts {
   std::string data;
   std::string nats = "nats://127.0.0.1:4222";
-  std::vector<uint32_t> shards;
+  std::vector<std::string> shards;  // ranges and lists; empty = all
   bool no_snapshots = false;
   bool no_events = false;
   std::string events_stream = ingress::kEventStreamDefault;
@@ -65,7 +66,14 @@ int RunStart(const StartOpts& o) {
   ingress::ServiceOptions so;
   so.data_dir = o.data;
   so.nats_url = o.nats;
-  so.shards = o.shards;
+  if (!o.shards.empty()) {
+    auto shards = commands::ParseShardRanges(o.shards);
+    if (!shards.ok()) {
+      std::fprintf(stderr, "giftledger: --shards: %s\n", shards.status().message().c_str());
+      return kExitUsage;
+    }
+    so.shards = shards.value();
+  }
   so.snapshots = !o.no_snapshots;
   so.publish_events = !o.no_events;
   so.event_stream.name = o.events_stream;
@@ -114,8 +122,11 @@ void RegisterStart(CLI::App& app, int* exit_code) {
       "start", "Serve commands over NATS (giftledger.cmd.<shard>, giftledger.info) until SIGTERM");
   auto o = std::make_shared<StartOpts>();
   cmd->add_option("--data", o->data, "Ledger data directory (with service.key)")->required();
-  cmd->add_option("--nats", o->nats, "NATS server URL")->capture_default_str();
-  cmd->add_option("--shards", o->shards, "Shards to serve (default: all)")->delimiter(',');
+  cmd->add_option("--nats", o->nats, "NATS server URL, or a comma-separated list of a cluster's")
+      ->capture_default_str();
+  cmd->add_option("--shards", o->shards,
+                  "Shards to serve: N, A-B or a list of them, e.g. 0-3 or 0,2,5-7 (default: all)")
+      ->delimiter(',');
   cmd->add_flag("--no-snapshots", o->no_snapshots,
                 "Neither load nor write state snapshots (replay every shard from seq 1)");
   cmd->add_flag("--no-events", o->no_events,
