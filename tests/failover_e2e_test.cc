@@ -76,7 +76,7 @@ class FailoverE2eTest : public ::testing::Test {
                             "--roles", "ops", "--out", tmp_.Sub("ops.key")}),
               0);
     // The standby's machine gets a copy of the ledger before either starts.
-    ASSERT_EQ(testing::Run({"cp", "-a", Leader(), Standby()}), 0);
+    fs::copy(Leader(), Standby(), fs::copy_options::recursive);
   }
 
   void TearDown() override {
