@@ -165,6 +165,18 @@ Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out) {
   return Status::Ok();
 }
 
+Status CheckWholeBlock(std::string_view bytes, const PublicKey& key, BlockView* out,
+                       std::vector<Hash32>* leaves_out) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  Status st = ParseBlock(p, bytes.size(), out);
+  if (st.code() == Code::kOutOfRange) return DataLoss("block truncated: " + st.message());
+  GL_RETURN_IF_ERROR(st);
+  if (out->size_bytes() != bytes.size()) return DataLoss("bytes after the block");
+  GL_RETURN_IF_ERROR(CheckBlockHash(*out));
+  GL_RETURN_IF_ERROR(CheckBlockSignature(*out, key));
+  return CheckBlockBody(*out, leaves_out);
+}
+
 void ForEachEvent(const BlockView& b, const std::function<void(Seq, std::string_view)>& fn) {
   uint64_t off = 0;
   for (uint32_t i = 0; i < b.header.event_count; ++i) {

@@ -90,6 +90,7 @@ class BlockEncoder {
   void Add(const EventBatch& batch);
   bool empty() const { return leaves_.empty(); }
   uint32_t event_count() const { return uint32_t(leaves_.size()); }
+  size_t body_bytes() const { return body_.size(); }
   // Leaf hashes added so far (Finish consumes them).
   const std::vector<Hash32>& leaves() const { return leaves_; }
   // Seals: header fields other than count/body/root come from `h`.
@@ -121,6 +122,11 @@ Status CheckBlockSignature(const BlockView& b, const PublicKey& key);
 // leaves_out is given it receives the events' leaf hashes (the shard tree of
 // docs/proofs.md is built from them without hashing the events again).
 Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out = nullptr);
+// Every check of one block received whole from elsewhere (a replica): the
+// bytes are exactly one block, and its hash, signature and body hold.
+// Chain and seq continuity are the appender's to check.
+Status CheckWholeBlock(std::string_view bytes, const PublicKey& key, BlockView* out,
+                       std::vector<Hash32>* leaves_out);
 // Calls fn(seq, event) for every event; assumes CheckBlockBody passed.
 void ForEachEvent(const BlockView& b, const std::function<void(Seq, std::string_view)>& fn);
 

@@ -7,6 +7,7 @@
 #include "tools/cli/bench_all.h"
 #include "tools/cli/bench_e2e.h"
 #include "tools/cli/bench_engine.h"
+#include "tools/cli/bench_failover.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/bench_project.h"
 #include "tools/cli/bench_scale.h"
@@ -190,6 +191,7 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   RegisterBenchVerify(bench, exit_code);
   RegisterBenchScale(bench, exit_code);
   RegisterBenchAll(bench, exit_code);
+  RegisterBenchFailover(bench, exit_code);
 }
 
 }  // namespace giftledger::cli
