@@ -396,14 +396,13 @@ void ShardEngine::OnDurable(const AppendOutcome& out, uint64_t expected_first_se
 
 Status ShardEngine::AppendReplicatedBlock(const std::string& block) {
   std::lock_guard<std::mutex> lock(submit_mu_);
+  if (!writer_) return Unavailable("engine closed");
+  GL_ASSERT(chunk_.empty());  // a standby decides nothing
+  MaybeEvict();               // between two blocks, as between two batches of a leader
   {
     std::lock_guard<std::mutex> dl(durable_mu_);
     if (!failed_.ok()) return failed_;
   }
-  if (!writer_) return Unavailable("engine closed");
-  GL_ASSERT(chunk_.empty());  // a standby decides nothing
-  MaybeEvictIdempotency();
-  MaybeEvictClosedOrders();
   BlockView view;
   std::vector<Hash32> leaves;
   GL_RETURN_IF_ERROR(CheckWholeBlock(block, public_key_, &view, &leaves));
@@ -435,6 +434,11 @@ Status ShardEngine::AppendReplicatedBlock(const std::string& block) {
       block, h, hash, std::move(leaves),
       [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
   return Status::Ok();
+}
+
+void ShardEngine::SetLeader(uint64_t epoch, uint32_t node) {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  if (writer_) writer_->SetLeader(epoch, node);
 }
 
 void ShardEngine::Fence(const Status& why) {

@@ -81,6 +81,9 @@ class ShardEngine {
   // start at next_seq; DATA_LOSS when it fails a check (nothing changes) or
   // does not continue the chain (the engine then fails: the logs diverged).
   Status AppendReplicatedBlock(const std::string& block);
+  // This node leads the shard under lease `epoch` as manifest node `node`:
+  // every block sealed from now on names them (Writer::SetLeader).
+  void SetLeader(uint64_t epoch, uint32_t node);
   // Refuses every command from now on (UNAVAILABLE with `why`): the shard
   // lost its lease or was deposed. Batches in flight finish as the writer says.
   void Fence(const Status& why);

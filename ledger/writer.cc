@@ -1,9 +1,8 @@
 #include "ledger/writer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fcntl.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -28,7 +27,9 @@ uint64_t MonoNs() {
 }  // namespace
 
 Writer::Writer(std::string shard_dir, ShardId shard, SigningKey key, WriterOptions options)
-    : shard_dir_(std::move(shard_dir)), shard_(shard), key_(std::move(key)),
+    : shard_dir_(std::move(shard_dir)),
+      shard_(shard),
+      key_(std::move(key)),
       options_(std::move(options)) {}
 
 namespace {
@@ -263,12 +264,25 @@ void Writer::SealerLoop() {
   sealed_cv_.notify_one();
 }
 
+void Writer::SetLeader(uint64_t epoch, uint32_t node) {
+  GL_ASSERT((epoch == 0) == (node == 0));
+  GL_ASSERT(node <= kNodesMax);
+  std::lock_guard<std::mutex> lock(leader_mu_);
+  leader_epoch_ = epoch;
+  leader_node_ = node;
+}
+
 Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
   BlockHeader h;
   h.shard = shard_;
   h.first_seq = next_seq_;
   h.ledger_time_us = std::max(last_time_us_, options_.clock_us());
   h.signer_epoch = options_.signer_epoch;
+  {
+    std::lock_guard<std::mutex> lock(leader_mu_);
+    h.leader_epoch = leader_epoch_;
+    h.leader_node = leader_node_;
+  }
   h.prev_block_hash = last_hash_;
   h.durable_seq = Seq{durable_next_seq_.load() - 1};
   Sealed out;

@@ -95,6 +95,11 @@ class Writer {
   void AppendVerifiedBlock(std::string block, const BlockHeader& header, const Hash32& hash,
                            std::vector<Hash32> leaves, AppendCallback done);
 
+  // Names the leader in every block sealed from now on (header leader_epoch
+  // and leader_node; both 0 = no lease). Set when this node takes a shard's
+  // lease, before it accepts commands (docs/replication.md).
+  void SetLeader(uint64_t epoch, uint32_t node);
+
   // Completes everything queued, stops the threads, closes the segment.
   // Returns the failure, if the writer failed.
   Status Close();
@@ -173,6 +178,11 @@ class Writer {
   WriterStats stats_;
 
   std::atomic<uint64_t> durable_next_seq_{1};
+  // The pair changes together: a block naming an epoch without its node
+  // would not parse.
+  mutable std::mutex leader_mu_;
+  uint64_t leader_epoch_ = 0;
+  uint32_t leader_node_ = 0;
   std::thread sealer_;
   std::thread syncer_;
   bool closed_ = false;

@@ -1,11 +1,13 @@
-// Replication and failover end to end (docs/replication.md): a real
-// nats-server with JetStream, two `giftledger start` processes on copies of
-// one ledger (a leader and a --standby), `giftledger load` with
+// Replication and failover end to end (docs/replication.md): a 3-node
+// nats-server cluster with JetStream on loopback ports, the block stream and
+// the lease bucket with 3 replicas, two `giftledger start` processes on
+// copies of one ledger (a leader and a --standby), `giftledger load` with
 // --ack replicated. Checked: the standby's log is byte-identical to the
 // leader's and verifies; after SIGKILL of the leader the standby leads,
 // every acknowledged command is in its log exactly once (check-acks), and
 // verify and reconcile pass on it; a paused leader that comes back after the
-// takeover cannot append. Processes are stopped by pid.
+// takeover cannot append; a leader cut off from NATS stops serving and the
+// commands go to the standby. Processes are stopped by pid.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,9 +15,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "ledger/crypto.h"
 #include "ledger/testing/temp_dir.h"
@@ -61,8 +66,8 @@ class FailoverE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     CryptoInit();
-    nats_ = std::make_unique<testing::NatsServer>(tmp_.path());
-    const std::string err = nats_->Start();
+    cluster_ = std::make_unique<testing::NatsCluster>(tmp_.path());
+    const std::string err = cluster_->Start();
     if (err == "nats-server not found on PATH") GTEST_SKIP() << err;
     ASSERT_EQ(err, "");
     ASSERT_EQ(testing::Run(
@@ -75,6 +80,10 @@ class FailoverE2eTest : public ::testing::Test {
     ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", Leader(), "--name", "ops",
                             "--roles", "ops", "--out", tmp_.Sub("ops.key")}),
               0);
+    // Both nodes are listed in the manifest: blocks name their leader.
+    for (const char* node : {"a", "b"}) {
+      ASSERT_EQ(testing::Run({Binary(), "keys", "node", "--data", Leader(), "--name", node}), 0);
+    }
     // The standby's machine gets a copy of the ledger before either starts.
     fs::copy(Leader(), Standby(), fs::copy_options::recursive);
   }
@@ -83,16 +92,41 @@ class FailoverE2eTest : public ::testing::Test {
     for (pid_t pid : {load_pid_, leader_pid_, standby_pid_}) {
       if (pid > 0 && testing::Alive(pid)) testing::StopProcess(pid, SIGKILL);
     }
-    if (nats_) nats_->Stop();
+    if (cluster_) {
+      // A node a test stopped with SIGSTOP must run again to hear SIGTERM.
+      for (int i = 0; i < cluster_->size(); ++i) {
+        if (cluster_->pid(i) > 0) kill(cluster_->pid(i), SIGCONT);
+      }
+      cluster_->Stop();
+    }
   }
 
   std::string Leader() const { return tmp_.Sub("a"); }
   std::string Standby() const { return tmp_.Sub("b"); }
 
-  void StartNode(const std::string& data, const std::string& node, bool standby, pid_t* pid) {
-    std::vector<std::string> argv = {Binary(), "start",      "--data",        data,
-                                     "--nats", nats_->url(), "--node",        node,
-                                     "--ack",  "replicated", "--no-snapshots"};
+  // Every node of the cluster, or the ones a test lists (a cut-off node).
+  std::string Urls(std::initializer_list<int> nodes = {}) const {
+    if (nodes.size() == 0) return cluster_->urls();
+    std::string out;
+    for (int i : nodes) out += (out.empty() ? "" : ",") + cluster_->url(i);
+    return out;
+  }
+
+  void StartNode(const std::string& data, const std::string& node, bool standby, pid_t* pid,
+                 const std::string& urls = "") {
+    std::vector<std::string> argv = {Binary(),
+                                     "start",
+                                     "--data",
+                                     data,
+                                     "--nats",
+                                     urls.empty() ? Urls() : urls,
+                                     "--node",
+                                     node,
+                                     "--ack",
+                                     "replicated",
+                                     "--blocks-replicas",
+                                     "3",
+                                     "--no-snapshots"};
     if (standby) argv.push_back("--standby");
     std::string err = testing::SpawnUntilReady(argv, tmp_.Sub(node + ".out"),
                                                tmp_.Sub(node + ".err"), "ready ", pid);
@@ -103,7 +137,7 @@ class FailoverE2eTest : public ::testing::Test {
     load_pid_ = testing::Spawn({Binary(),
                                 "load",
                                 "--nats",
-                                nats_->url(),
+                                Urls(),
                                 "--key",
                                 tmp_.Sub("app.key"),
                                 "--ops-key",
@@ -143,12 +177,29 @@ class FailoverE2eTest : public ::testing::Test {
     return out;
   }
 
+  // Bytes written to shard 0's segments (a segment is preallocated with zeros).
+  static size_t LogBytes(const std::string& data) {
+    size_t n = 0;
+    for (const auto& [name, bytes] : Segments(data)) n += bytes.find_last_not_of('\0') + 1;
+    return n;
+  }
+
   testing::TempDir tmp_;
-  std::unique_ptr<testing::NatsServer> nats_;
+  std::unique_ptr<testing::NatsCluster> cluster_;
   pid_t leader_pid_ = -1, standby_pid_ = -1, load_pid_ = -1;
 };
 
 TEST_F(FailoverE2eTest, StandbyLogIsByteIdenticalToTheLeaders) {
+  // A node the manifest does not list takes no part (its blocks could not
+  // name it).
+  const pid_t unlisted =
+      testing::Spawn({Binary(), "start", "--data", Standby(), "--nats", Urls(), "--node", "z",
+                      "--standby", "--blocks-replicas", "3", "--no-snapshots"},
+                     tmp_.Sub("z.out"), tmp_.Sub("z.err"));
+  ASSERT_GT(unlisted, 0);
+  EXPECT_EQ(testing::WaitExit(unlisted), 3);
+  const std::string z_err = testing::ReadFileOrEmpty(tmp_.Sub("z.err"));
+  EXPECT_NE(z_err.find("keys node"), std::string::npos) << z_err;
   StartNode(Leader(), "a", false, &leader_pid_);
   StartNode(Standby(), "b", true, &standby_pid_);
   StartLoad(1.0);
@@ -197,7 +248,7 @@ TEST_F(FailoverE2eTest, KilledLeaderLosesNoAcknowledgedCommand) {
   ASSERT_GT(acked_before, 0u);
   // The new leader answers: a command after the load is acknowledged.
   std::string out;
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", nats_->url(), "--key", tmp_.Sub("app.key"),
+  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
                           "--timeout-ms", "2000", "topup", "--user", "7", "--amount", "5"},
                          &out),
             0)
@@ -211,6 +262,12 @@ TEST_F(FailoverE2eTest, KilledLeaderLosesNoAcknowledgedCommand) {
       0)
       << out;
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}, &out), 0) << out;
+  // The log names who wrote what: node a, then node b under a later epoch.
+  const size_t a_term = out.find(" node a seqs 1-");
+  const size_t b_term = out.find(" node b seqs ");
+  EXPECT_NE(a_term, std::string::npos) << out;
+  EXPECT_NE(b_term, std::string::npos) << out;
+  EXPECT_LT(a_term, b_term) << out;
   EXPECT_EQ(testing::Run({Binary(), "reconcile", "--data", Standby()}, &out), 0) << out;
 }
 
@@ -226,7 +283,7 @@ TEST_F(FailoverE2eTest, PausedLeaderThatComesBackCannotAppend) {
   ASSERT_TRUE(WaitForText(tmp_.Sub("a.err"), "this node stops serving the shard"))
       << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
   std::string out;
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", nats_->url(), "--key", tmp_.Sub("app.key"),
+  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
                           "--timeout-ms", "2000", "topup", "--user", "7", "--amount", "5"},
                          &out),
             0)
@@ -238,11 +295,46 @@ TEST_F(FailoverE2eTest, PausedLeaderThatComesBackCannotAppend) {
   standby_pid_ = -1;
   // The top-up is in the new leader's log only.
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}), 0);
-  const auto a = Segments(Leader()), b = Segments(Standby());
-  size_t a_bytes = 0, b_bytes = 0;
-  for (const auto& [name, bytes] : a) a_bytes += bytes.find_last_not_of('\0') + 1;
-  for (const auto& [name, bytes] : b) b_bytes += bytes.find_last_not_of('\0') + 1;
-  EXPECT_GT(b_bytes, a_bytes);
+  EXPECT_GT(LogBytes(Standby()), LogBytes(Leader()));
+}
+
+TEST_F(FailoverE2eTest, LeaderCutOffFromNatsStopsServingAndTheStandbyTakesTheCommands) {
+  // The leader reaches the cluster through node 0 only; the standby and the
+  // clients through nodes 1 and 2.
+  StartNode(Leader(), "a", false, &leader_pid_, Urls({0}));
+  StartNode(Standby(), "b", true, &standby_pid_, Urls({1, 2}));
+  // Node 0 freezes: its TCP connections stay open but carry nothing, as in a
+  // network partition. The other two keep the quorum.
+  ASSERT_EQ(kill(cluster_->pid(0), SIGSTOP), 0);
+  // The leader cannot renew its lease and stops serving before the lease
+  // can expire elsewhere; then the standby leads.
+  ASSERT_TRUE(WaitForText(tmp_.Sub("a.err"), "this node stops serving the shard"))
+      << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
+  ASSERT_TRUE(WaitForText(tmp_.Sub("b.err"), ": leader, node b"))
+      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
+  std::string out;
+  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls({1, 2}), "--key", tmp_.Sub("app.key"),
+                          "--timeout-ms", "5000", "topup", "--user", "7", "--amount", "5"},
+                         &out),
+            0)
+      << out;
+  // The partition heals: the old leader stays out.
+  ASSERT_EQ(kill(cluster_->pid(0), SIGCONT), 0);
+  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
+                          "--timeout-ms", "5000", "topup", "--user", "8", "--amount", "5"},
+                         &out),
+            0)
+      << out;
+  ASSERT_EQ(testing::StopProcess(leader_pid_, SIGTERM), 0)
+      << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
+  leader_pid_ = -1;
+  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
+      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
+  standby_pid_ = -1;
+  EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}, &out), 0) << out;
+  EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Leader()}, &out), 0) << out;
+  // Both top-ups are in the new leader's log and not in the old one's.
+  EXPECT_GT(LogBytes(Standby()), LogBytes(Leader()));
 }
 
 }  // namespace

@@ -495,6 +495,15 @@ int64_t MonoMs() {
 }  // namespace
 
 Status Service::StartReplication() {
+  // Blocks name their leader by manifest id (docs/replication.md).
+  const ManifestNode* me = manifest_.FindNode(options_.node);
+  if (me == nullptr) {
+    return FailedPrecondition("node " + options_.node + " is not listed in " +
+                              ManifestPath(options_.data_dir) +
+                              ": run `giftledger keys node --data DIR --name " + options_.node +
+                              "` on the ledger before copying it to its nodes");
+  }
+  node_id_ = me->id;
   natsStatus s = natsOptions_Create(&repl_options_);
   if (s == NATS_OK) s = SetNatsServers(repl_options_, options_.nats_url);
   if (s == NATS_OK) s = natsOptions_SetSendAsap(repl_options_, true);
@@ -623,6 +632,7 @@ bool Service::TakeOver(Shard* shard, uint64_t epoch) {
   shard->block_publisher->Lead(epoch, tail.value().stream_seq, stream_last + 1);
   const uint64_t local_last = shard->engine->durable_next_seq() - 1;
   Hash32 last_hash = tail.value().block_hash;
+  uint64_t log_epoch_last = 0;  // the epoch the local log's last block names
   if (local_last > 0) {
     const std::string dir = ShardDir(options_.data_dir, ShardId{id});
     auto reader = LogReader::Open(dir, ShardId{id}, manifest_.public_keys.at(id));
@@ -632,6 +642,7 @@ bool Service::TakeOver(Shard* shard, uint64_t epoch) {
     Status rs =
         reader.value()->ReadFrom(Seq{std::max<uint64_t>(stream_last, 1)}, [&](const BlockView& b) {
           const uint64_t last = b.header.last_seq().value;
+          log_epoch_last = b.header.leader_epoch;
           if (last < stream_last) return true;
           if (last == stream_last) {
             if (b.stored_hash != tail.value().block_hash) {
@@ -661,6 +672,18 @@ bool Service::TakeOver(Shard* shard, uint64_t epoch) {
   // 4. Fence the previous leader out of the subject for good.
   Status ms = shard->block_publisher->PublishEpochMarker(local_last, last_hash);
   if (!ms.ok()) return give_up(ms);
+  // From here every block this node seals names it and its lease. Epochs in
+  // the log only grow: a lease bucket made anew (a new NATS cluster) starts
+  // its revisions again, so the epoch is raised past the log's last one.
+  uint64_t log_epoch = epoch;
+  if (log_epoch <= log_epoch_last) {
+    log_epoch = log_epoch_last + 1;
+    spdlog::warn(
+        "replication: shard {}: lease revision {} is not above the log's epoch {}; "
+        "blocks name epoch {}",
+        id, epoch, log_epoch_last, log_epoch);
+  }
+  shard->engine->SetLeader(log_epoch, node_id_);
   // 5. Serve. Events go out only once their block is in the block stream,
   //    so the event stream never holds what a next leader may not have.
   if (options_.publish_events) {

@@ -151,6 +151,7 @@ class Service {
 
   ServiceOptions options_;
   Manifest manifest_;
+  uint32_t node_id_ = 0;  // this node in manifest_.nodes, when replicating
   BoxKeyPair service_key_;
   NonceWindow window_{kReplayWindowUs, kNonceCacheEntriesMax};
   mutable std::mutex admission_mu_;

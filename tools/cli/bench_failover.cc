@@ -26,6 +26,7 @@ struct FailoverBenchOptions {
   double seconds = 5;        // each closed-loop run
   double kill_seconds = 9;   // the failover run
   double rate_per_s = 1000;  // gift actions/s of the failover run
+  int nats_nodes = 3;        // 3: a local cluster, streams with 3 replicas
   bool json = false;
   bool keep = false;
 };
@@ -71,10 +72,12 @@ class FailoverBench {
   FailoverBench(FailoverBenchOptions o, std::string work) : o_(o), work_(std::move(work)) {}
 
   Result<nlohmann::json> Run() {
-    testing::NatsServer nats(work_);
-    std::string err = nats.Start();
+    // One server, or a cluster (its own config: routes and a JetStream quorum).
+    testing::NatsServer single(work_);
+    testing::NatsCluster cluster(work_, o_.nats_nodes);
+    std::string err = o_.nats_nodes == 1 ? single.Start() : cluster.Start();
     if (!err.empty()) return Unavailable(err);
-    url_ = nats.url();
+    url_ = o_.nats_nodes == 1 ? single.url() : cluster.urls();
     GL_RETURN_IF_ERROR(Prepare());
     nlohmann::json out;
     auto local = Throughput("local");
@@ -84,17 +87,20 @@ class FailoverBench {
     auto failover = Failover();
     if (!failover.ok()) return failover.status();
     out = failover.value();
-    out["nats"] = "one nats-server (R1 stream); a 3-node cluster adds a quorum round trip";
+    out["nats_servers"] = o_.nats_nodes;
+    out["blocks_replicas"] = Replicas();
     out["local"] = local.value();
     out["replicated"] = replicated.value();
     const double l = local.value()["commands_per_s"].get<double>();
     const double r = replicated.value()["commands_per_s"].get<double>();
     out["replicated_vs_local"] = l > 0 ? std::round(r / l * 1000) / 1000 : 0.0;
-    nats.Stop();
+    single.Stop();
+    cluster.Stop();
     return out;
   }
 
  private:
+  int Replicas() const { return o_.nats_nodes >= 3 ? 3 : 1; }
   std::string A() const { return work_ + "/a"; }
   std::string B() const { return work_ + "/b"; }
 
@@ -106,7 +112,9 @@ class FailoverBench {
                   "--out", work_ + "/app.key"}) != 0 ||
         RunQuiet(work_, "keys-ops",
                  {"keys", "gateway", "--data", A(), "--name", "ops", "--roles", "ops", "--out",
-                  work_ + "/ops.key"}) != 0) {
+                  work_ + "/ops.key"}) != 0 ||
+        RunQuiet(work_, "keys-node-a", {"keys", "node", "--data", A(), "--name", "a"}) != 0 ||
+        RunQuiet(work_, "keys-node-b", {"keys", "node", "--data", A(), "--name", "b"}) != 0) {
       return Internal("format/keys failed: " + testing::ReadFileOrEmpty(work_ + "/keys-app.err"));
     }
     // The standby's copy, taken before anything is written: it catches up
@@ -117,9 +125,22 @@ class FailoverBench {
 
   Result<pid_t> StartNode(const std::string& data, const std::string& node, const std::string& ack,
                           bool standby) {
-    Args argv{SelfPath(),    "start",          "--data",      data,    "--nats",
-              url_,          "--node",         node,          "--ack", ack,
-              "--replicate", "--no-snapshots", "--log-level", "info"};
+    Args argv{SelfPath(),
+              "start",
+              "--data",
+              data,
+              "--nats",
+              url_,
+              "--node",
+              node,
+              "--ack",
+              ack,
+              "--replicate",
+              "--no-snapshots",
+              "--log-level",
+              "info",
+              "--blocks-replicas",
+              std::to_string(Replicas())};
     if (standby) argv.push_back("--standby");
     pid_t pid = -1;
     const std::string name = node + "-" + ack;
@@ -274,7 +295,7 @@ void RegisterBenchFailover(CLI::App* bench, int* exit_code) {
   auto* cmd =
       bench->add_subcommand("failover",
                             "Takeover time, acked/lost/duplicated after SIGKILL of the leader, and "
-                            "--ack replicated vs --ack local commands/s (own nats-server)");
+                            "--ack replicated vs --ack local commands/s (own local NATS cluster)");
   auto o = std::make_shared<FailoverBenchOptions>();
   cmd->add_option("--seconds", o->seconds, "Each closed-loop run")
       ->capture_default_str()
@@ -286,6 +307,11 @@ void RegisterBenchFailover(CLI::App* bench, int* exit_code) {
   cmd->add_option("--rate", o->rate_per_s, "Gift actions/s of the failover run")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 1e6));
+  cmd->add_option("--nats-nodes", o->nats_nodes,
+                  "nats-servers of the local cluster it starts (1, or 3 for streams with 3 "
+                  "replicas)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 3}));
   cmd->add_flag("--keep", o->keep, "Keep the work directory (its path goes to stderr)");
   cmd->add_flag("--json", o->json, "One JSON object on stdout");
   cmd->callback([o, exit_code] {

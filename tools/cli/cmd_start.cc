@@ -100,6 +100,13 @@ int RunStart(const StartOpts& o) {
   so.ack = o.ack == "replicated" ? ingress::AckMode::kReplicated : ingress::AckMode::kLocal;
   // A standby or a replicated ack is replication.
   so.replicate = o.replicate || o.standby || so.ack == ingress::AckMode::kReplicated;
+  if (so.replicate && o.node.empty()) {
+    // Blocks name their leader by the manifest's node list (keys node).
+    std::fprintf(stderr,
+                 "giftledger: replication needs --node NAME, a node listed with `giftledger keys "
+                 "node --data DIR --name NAME`\n");
+    return kExitUsage;
+  }
   so.node = o.node.empty() ? DefaultNodeName() : o.node;
   so.block_stream.name = o.blocks_stream;
   so.block_stream.replicas = o.blocks_replicas;
