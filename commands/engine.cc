@@ -73,6 +73,7 @@ Result<std::unique_ptr<ShardEngine>> ShardEngine::Open(const std::string& shard_
   }
   std::unique_ptr<ShardEngine> e(new ShardEngine(shard_dir, config, options));
   e->state_tree_ = tracker;
+  e->public_key_ = public_key;
   auto w = Writer::Open(shard_dir, config.shard, std::move(key), options.writer);
   if (!w.ok()) return w.status();
   e->writer_ = std::move(w.value());
@@ -391,6 +392,58 @@ void ShardEngine::OnDurable(const AppendOutcome& out, uint64_t expected_first_se
     }
     w.done(std::move(w.results));
   }
+}
+
+Status ShardEngine::AppendReplicatedBlock(const std::string& block) {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  if (!writer_) return Unavailable("engine closed");
+  GL_ASSERT(chunk_.empty());  // a standby decides nothing
+  MaybeEvict();               // between two blocks, as between two batches of a leader
+  {
+    std::lock_guard<std::mutex> dl(durable_mu_);
+    if (!failed_.ok()) return failed_;
+  }
+  BlockView view;
+  std::vector<Hash32> leaves;
+  GL_RETURN_IF_ERROR(CheckWholeBlock(block, public_key_, &view, &leaves));
+  const BlockHeader h = view.header;
+  if (h.first_seq.value != next_seq_) {
+    return FailedPrecondition("block starts at seq " + std::to_string(h.first_seq.value) +
+                              ", the shard is at " + std::to_string(next_seq_));
+  }
+  std::vector<Event> events(h.event_count);
+  bool parsed = true;
+  ForEachEvent(view, [&](Seq seq, std::string_view bytes) {
+    parsed = parsed &&
+             events[seq.value - h.first_seq.value].ParseFromArray(bytes.data(), int(bytes.size()));
+  });
+  if (!parsed)
+    return DataLoss("block at seq " + std::to_string(h.first_seq.value) +
+                    " holds an event that does not parse");
+  const Hash32 hash = view.stored_hash;
+  const uint64_t first = next_seq_;
+  for (size_t i = 0; i < events.size(); ++i) {
+    Apply(state_, events[i], first + i);
+    if (state_tree_) state_tree_->Touch(events[i]);
+  }
+  next_seq_ = first + events.size();
+  last_time_us_ = std::max(last_time_us_, h.ledger_time_us);
+  const uint64_t next = next_seq_;
+  if (state_tree_) state_tree_->EndBatch(state_, next - 1, durable_next_seq() - 1);
+  writer_->AppendVerifiedBlock(
+      block, h, hash, std::move(leaves),
+      [this, first, next](const AppendOutcome& out) { OnDurable(out, first, next); });
+  return Status::Ok();
+}
+
+void ShardEngine::SetLeader(uint64_t epoch, uint32_t node) {
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  if (writer_) writer_->SetLeader(epoch, node);
+}
+
+void ShardEngine::Fence(const Status& why) {
+  std::lock_guard<std::mutex> dl(durable_mu_);
+  if (failed_.ok()) failed_ = why;
 }
 
 std::vector<CommandResult> ShardEngine::SubmitAndWait(const std::vector<Command>& commands,

@@ -74,6 +74,20 @@ class ShardEngine {
   std::vector<schemas::CommandResult> SubmitAndWait(const std::vector<schemas::Command>& commands,
                                                     uint32_t roles = kRolesAllGateway);
 
+  // Standby (docs/replication.md): checks a block received from the leader
+  // (CheckWholeBlock against the shard key), applies its events to the state
+  // and appends its bytes unchanged; returns before it is durable
+  // (durable_next_seq tells). FAILED_PRECONDITION when the block does not
+  // start at next_seq; DATA_LOSS when it fails a check (nothing changes) or
+  // does not continue the chain (the engine then fails: the logs diverged).
+  Status AppendReplicatedBlock(const std::string& block);
+  // This node leads the shard under lease `epoch` as manifest node `node`:
+  // every block sealed from now on names them (Writer::SetLeader).
+  void SetLeader(uint64_t epoch, uint32_t node);
+  // Refuses every command from now on (UNAVAILABLE with `why`): the shard
+  // lost its lease or was deposed. Batches in flight finish as the writer says.
+  void Fence(const Status& why);
+
   // Waits until everything appended is durable, then writes a snapshot of
   // the state (snapshot.h). FAILED_PRECONDITION when snapshots are off.
   Status WriteSnapshotNow();
@@ -136,6 +150,7 @@ class ShardEngine {
   void OnDurable(const AppendOutcome& outcome, uint64_t expected_first_seq, uint64_t next_seq);
 
   const std::string shard_dir_;
+  PublicKey public_key_{};
   ShardState state_;  // guarded by submit_mu_
   EngineOptions options_;
   std::unique_ptr<Writer> writer_;

@@ -22,6 +22,8 @@ void EncodeBlockHeader(const BlockHeader& h, uint8_t* out) {
   std::memcpy(out + 40, h.prev_block_hash.data(), kHashBytes);
   std::memcpy(out + 72, h.merkle_root.data(), kHashBytes);
   PutU64(out + 104, h.durable_seq.value);
+  PutU64(out + 112, h.leader_epoch);
+  PutU32(out + 120, h.leader_node);
 }
 
 Status EventBatch::Add(std::string_view event) {
@@ -101,7 +103,7 @@ Status ParseBlock(const uint8_t* p, uint64_t avail_bytes, BlockView* out) {
   if (std::memcmp(p, kBlockMagic, 4) != 0) return DataLoss("bad magic");
   if (GetU16(p + 4) != kFormatVersion) return DataLoss("unknown format version");
   if (GetU16(p + 6) != kBlockHeaderBytes) return DataLoss("bad header size");
-  for (size_t i = 112; i < kBlockHeaderBytes; ++i) {
+  for (size_t i = 124; i < kBlockHeaderBytes; ++i) {
     if (p[i] != 0) return DataLoss("reserved header bytes not zero");
   }
   BlockHeader h;
@@ -114,6 +116,12 @@ Status ParseBlock(const uint8_t* p, uint64_t avail_bytes, BlockView* out) {
   std::memcpy(h.prev_block_hash.data(), p + 40, kHashBytes);
   std::memcpy(h.merkle_root.data(), p + 72, kHashBytes);
   h.durable_seq = Seq{GetU64(p + 104)};
+  h.leader_epoch = GetU64(p + 112);
+  h.leader_node = GetU32(p + 120);
+  if ((h.leader_epoch == 0) != (h.leader_node == 0)) {
+    return DataLoss("leader epoch and leader node must be both zero or both set");
+  }
+  if (h.leader_node > kNodesMax) return DataLoss("leader node id out of range");
   if (h.event_count == 0 || h.event_count > kBlockEventsMax) return DataLoss("bad event count");
   if (h.first_seq.value == 0) return DataLoss("first seq is zero");
   if (h.durable_seq >= h.first_seq) return DataLoss("durable seq not before the block");
@@ -148,7 +156,8 @@ Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out) {
   events.reserve(b.header.event_count);
   uint64_t off = 0;
   for (uint32_t i = 0; i < b.header.event_count; ++i) {
-    if (off + kEventFrameBytes > b.header.body_bytes) return DataLoss("event framing overruns body");
+    if (off + kEventFrameBytes > b.header.body_bytes)
+      return DataLoss("event framing overruns body");
     uint32_t len = GetU32(b.body + off);
     off += kEventFrameBytes;
     if (len == 0 || len > kEventBytesMax || off + len > b.header.body_bytes) {
@@ -163,6 +172,18 @@ Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out) {
   if (leaves_out != nullptr) *leaves_out = leaves;
   if (MerkleRootInPlace(&leaves) != b.header.merkle_root) return DataLoss("merkle root mismatch");
   return Status::Ok();
+}
+
+Status CheckWholeBlock(std::string_view bytes, const PublicKey& key, BlockView* out,
+                       std::vector<Hash32>* leaves_out) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  Status st = ParseBlock(p, bytes.size(), out);
+  if (st.code() == Code::kOutOfRange) return DataLoss("block truncated: " + st.message());
+  GL_RETURN_IF_ERROR(st);
+  if (out->size_bytes() != bytes.size()) return DataLoss("bytes after the block");
+  GL_RETURN_IF_ERROR(CheckBlockHash(*out));
+  GL_RETURN_IF_ERROR(CheckBlockSignature(*out, key));
+  return CheckBlockBody(*out, leaves_out);
 }
 
 void ForEachEvent(const BlockView& b, const std::function<void(Seq, std::string_view)>& fn) {

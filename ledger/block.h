@@ -13,7 +13,9 @@
 //       40   32 prev_block_hash
 //       72   32 merkle_root (RFC 9162 over the events' leaf hashes)
 //      104    8 durable_seq (last seq the writer knew durable when sealing)
-//      112   16 reserved, zero
+//      112    8 leader_epoch (lease epoch of the writing leader; 0 = no lease)
+//      120    4 leader_node (its id in the manifest's nodes; 0 = no lease)
+//      124    4 reserved, zero
 //      128    … events: { u32 event_bytes, bytes } × event_count
 //    128+B   32 block_hash = BLAKE2b-256(header bytes 0..127)
 //    160+B   64 Ed25519 signature of block_hash
@@ -46,6 +48,10 @@ struct BlockHeader {
   // tell a torn write group (later blocks sealed before the bad one was
   // durable) from corruption of a block that was durable.
   Seq durable_seq;
+  // Which leader wrote the block and under which lease (docs/replication.md):
+  // both zero for a shard that runs without replication, both set otherwise.
+  uint64_t leader_epoch = 0;
+  uint32_t leader_node = 0;
 
   Seq last_seq() const { return Seq{first_seq.value + event_count - 1}; }
   uint64_t block_bytes() const { return kBlockHeaderBytes + body_bytes + kBlockTrailerBytes; }
@@ -90,6 +96,7 @@ class BlockEncoder {
   void Add(const EventBatch& batch);
   bool empty() const { return leaves_.empty(); }
   uint32_t event_count() const { return uint32_t(leaves_.size()); }
+  size_t body_bytes() const { return body_.size(); }
   // Leaf hashes added so far (Finish consumes them).
   const std::vector<Hash32>& leaves() const { return leaves_; }
   // Seals: header fields other than count/body/root come from `h`.
@@ -121,6 +128,11 @@ Status CheckBlockSignature(const BlockView& b, const PublicKey& key);
 // leaves_out is given it receives the events' leaf hashes (the shard tree of
 // docs/proofs.md is built from them without hashing the events again).
 Status CheckBlockBody(const BlockView& b, std::vector<Hash32>* leaves_out = nullptr);
+// Every check of one block received whole from elsewhere (a replica): the
+// bytes are exactly one block, and its hash, signature and body hold.
+// Chain and seq continuity are the appender's to check.
+Status CheckWholeBlock(std::string_view bytes, const PublicKey& key, BlockView* out,
+                       std::vector<Hash32>* leaves_out);
 // Calls fn(seq, event) for every event; assumes CheckBlockBody passed.
 void ForEachEvent(const BlockView& b, const std::function<void(Seq, std::string_view)>& fn);
 

@@ -37,6 +37,8 @@ class BlockTest : public ::testing::Test {
     h.first_seq = Seq{kFirstSeq};
     h.ledger_time_us = kTimeUs;
     h.signer_epoch = 3;
+    h.leader_epoch = 0x1122334455667788;
+    h.leader_node = 5;
     h.prev_block_hash.fill(0xab);
     Hash32 unused_hash;
     BlockHeader unused_header;
@@ -69,6 +71,8 @@ TEST_F(BlockTest, EncodedBlockParsesBackWithEveryFieldAndEvent) {
   EXPECT_EQ(b.header.ledger_time_us, kTimeUs);
   EXPECT_EQ(b.header.body_bytes, body_bytes);
   EXPECT_EQ(b.header.signer_epoch, 3u);
+  EXPECT_EQ(b.header.leader_epoch, 0x1122334455667788u);
+  EXPECT_EQ(b.header.leader_node, 5u);
   Hash32 prev;
   prev.fill(0xab);
   EXPECT_EQ(b.header.prev_block_hash, prev);
@@ -230,7 +234,7 @@ TEST_F(BlockTest, WrongPublicKeyFailsSignature) {
 
 TEST_F(BlockTest, NonZeroReservedByteIsRejected) {
   const std::string pristine = Encode();
-  for (size_t i = 112; i < kBlockHeaderBytes; ++i) {
+  for (size_t i = 124; i < kBlockHeaderBytes; ++i) {
     std::string block = pristine;
     block[i] = 1;
     BlockView b;
@@ -238,6 +242,25 @@ TEST_F(BlockTest, NonZeroReservedByteIsRejected) {
     EXPECT_EQ(st.code(), Code::kDataLoss) << "byte " << i;
     EXPECT_NE(st.message().find("reserved"), std::string::npos) << st.ToString();
   }
+}
+
+TEST_F(BlockTest, LeaderEpochWithoutLeaderNodeOrTheReverseIsDataLoss) {
+  const std::string pristine = Encode();
+  for (size_t offset : {size_t{112}, size_t{120}}) {
+    std::string block = pristine;
+    std::memset(block.data() + offset, 0, offset == 112 ? 8 : 4);  // clear one of the pair
+    BlockView b;
+    Status st = ParseBlock(Bytes(block), block.size(), &b);
+    EXPECT_EQ(st.code(), Code::kDataLoss) << "offset " << offset;
+    EXPECT_NE(st.message().find("leader"), std::string::npos) << st.ToString();
+  }
+}
+
+TEST_F(BlockTest, LeaderNodeIdPastTheManifestLimitIsDataLoss) {
+  std::string block = Encode();
+  PutU32(reinterpret_cast<uint8_t*>(block.data()) + 120, kNodesMax + 1);
+  BlockView b;
+  EXPECT_EQ(ParseBlock(Bytes(block), block.size(), &b).code(), Code::kDataLoss);
 }
 
 TEST_F(BlockTest, DurableSeqAtOrPastTheBlockIsDataLoss) {

@@ -27,6 +27,10 @@ inline constexpr uint64_t kSegmentBytesMax = 1024ull * 1024 * 1024;
 inline constexpr uint64_t kIndexIntervalBytes = 64 * 1024;
 
 inline constexpr uint32_t kShardsMax = 1024;
+// Nodes the manifest can list as shard leaders (docs/replication.md); a
+// node's name is what `start --node` says.
+inline constexpr uint32_t kNodesMax = 64;
+inline constexpr size_t kNodeNameBytesMax = 64;
 inline constexpr size_t kSealedBlocksInFlightMax = 8;
 // Appends waiting for the sealer; producers block beyond this (backpressure).
 inline constexpr size_t kPendingAppendsMax = 65536;

@@ -4,12 +4,14 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
 
 #include "ledger/crypto.h"
 #include "ledger/file.h"
+#include "ledger/limits.h"
 #include "schemas/manifest.pb.h"
 
 namespace giftledger {
@@ -78,6 +80,11 @@ std::string ManifestToJson(const Manifest& m) {
     k->set_public_key_hex(ToHex(m.public_keys[s]));
     k->set_signer_epoch(0);
   }
+  for (const ManifestNode& n : m.nodes) {
+    auto* pn = pb.add_nodes();
+    pn->set_id(n.id);
+    pn->set_name(n.name);
+  }
   google::protobuf::util::JsonPrintOptions opts;
   opts.add_whitespace = true;
   opts.always_print_primitive_fields = true;
@@ -120,8 +127,9 @@ Result<Manifest> LoadManifest(const std::string& data_dir_or_file) {
   auto text = ReadSmallFile(path, 1 << 20);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound) {
-      return FailedPrecondition(path + " not found: not a giftledger data directory "
-                                       "(run `giftledger format` first)");
+      return FailedPrecondition(path +
+                                " not found: not a giftledger data directory "
+                                "(run `giftledger format` first)");
     }
     return text.status();
   }
@@ -151,7 +159,60 @@ Result<Manifest> LoadManifest(const std::string& data_dir_or_file) {
       return DataLoss(path + ": bad public key entry for shard " + std::to_string(k.shard()));
     }
   }
+  if (uint32_t(pb.nodes_size()) > kNodesMax) return DataLoss(path + ": too many nodes");
+  for (const auto& n : pb.nodes()) {
+    if (n.id() == 0 || n.id() > kNodesMax || !CheckNodeName(n.name()).ok() ||
+        m.FindNode(n.id()) != nullptr || m.FindNode(n.name()) != nullptr) {
+      return DataLoss(path + ": bad node entry " + std::to_string(n.id()));
+    }
+    m.nodes.push_back(ManifestNode{n.id(), n.name()});
+  }
   return m;
+}
+
+const ManifestNode* Manifest::FindNode(std::string_view name) const {
+  for (const ManifestNode& n : nodes) {
+    if (n.name == name) return &n;
+  }
+  return nullptr;
+}
+
+const ManifestNode* Manifest::FindNode(uint32_t id) const {
+  for (const ManifestNode& n : nodes) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+Status CheckNodeName(std::string_view name) {
+  if (name.empty() || name.size() > kNodeNameBytesMax) {
+    return InvalidArgument("a node name has 1 to " + std::to_string(kNodeNameBytesMax) +
+                           " characters");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok)
+      return InvalidArgument("node name \"" + std::string(name) + "\": use A-Z a-z 0-9 . _ -");
+  }
+  return Status::Ok();
+}
+
+Result<uint32_t> RegisterNode(const std::string& data_dir, const std::string& name) {
+  GL_RETURN_IF_ERROR(CheckNodeName(name));
+  auto m = LoadManifest(data_dir);
+  if (!m.ok()) return m.status();
+  if (const ManifestNode* n = m->FindNode(name)) {
+    return AlreadyExists("node " + name + " is already listed, id " + std::to_string(n->id));
+  }
+  if (m->nodes.size() >= kNodesMax) {
+    return ResourceExhausted("the manifest lists " + std::to_string(kNodesMax) + " nodes already");
+  }
+  uint32_t id = 1;
+  for (const ManifestNode& n : m->nodes) id = std::max(id, n.id + 1);
+  m->nodes.push_back(ManifestNode{id, name});
+  GL_RETURN_IF_ERROR(WriteFileAtomic(ManifestPath(data_dir), ManifestToJson(m.value()), 0644));
+  return id;
 }
 
 Result<SigningKey> LoadShardSigningKey(const std::string& data_dir, const Manifest& m,

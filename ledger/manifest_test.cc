@@ -215,3 +215,52 @@ TEST(ManifestUtcOffset, OffsetIsKeptAndOutOfRangeIsRefused) {
 
 }  // namespace
 }  // namespace giftledger
+
+namespace giftledger {
+namespace {
+
+std::string ManifestText(const std::string& dir) {
+  auto text = ReadSmallFile(ManifestPath(dir), 1 << 20);
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  return text.ok() ? text.value() : "";
+}
+
+TEST(RegisterNodeTest, NodesGetIdsInOrderAndLoadBack) {
+  testing::TempDir tmp;
+  ASSERT_TRUE(FormatLedger(tmp.path(), 1, kSegmentBytesMin).ok());
+  auto a = RegisterNode(tmp.path(), "node-a");
+  auto b = RegisterNode(tmp.path(), "node.b_2");
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().ToString() << b.status().ToString();
+  EXPECT_EQ(a.value(), 1u);
+  EXPECT_EQ(b.value(), 2u);
+  auto m = LoadManifest(tmp.path());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_NE(m->FindNode("node.b_2"), nullptr);
+  EXPECT_EQ(m->FindNode("node.b_2")->id, 2u);
+  ASSERT_NE(m->FindNode(1), nullptr);
+  EXPECT_EQ(m->FindNode(1)->name, "node-a");
+  EXPECT_EQ(m->FindNode(3), nullptr);
+}
+
+TEST(RegisterNodeTest, SecondRegistrationOfANameIsAlreadyExistsAndKeepsTheManifest) {
+  testing::TempDir tmp;
+  ASSERT_TRUE(FormatLedger(tmp.path(), 1, kSegmentBytesMin).ok());
+  ASSERT_TRUE(RegisterNode(tmp.path(), "a").ok());
+  const std::string before = ManifestText(tmp.path());
+  EXPECT_EQ(RegisterNode(tmp.path(), "a").status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(ManifestText(tmp.path()), before);
+}
+
+TEST(RegisterNodeTest, BadNameIsInvalidArgumentAndKeepsTheManifest) {
+  testing::TempDir tmp;
+  ASSERT_TRUE(FormatLedger(tmp.path(), 1, kSegmentBytesMin).ok());
+  const std::string before = ManifestText(tmp.path());
+  for (const std::string& name : {std::string(), std::string("a b"), std::string("x/y"),
+                                  std::string(kNodeNameBytesMax + 1, 'n')}) {
+    EXPECT_EQ(RegisterNode(tmp.path(), name).status().code(), Code::kInvalidArgument) << name;
+  }
+  EXPECT_EQ(ManifestText(tmp.path()), before);
+}
+
+}  // namespace
+}  // namespace giftledger

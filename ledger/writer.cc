@@ -1,9 +1,8 @@
 #include "ledger/writer.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fcntl.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -28,7 +27,9 @@ uint64_t MonoNs() {
 }  // namespace
 
 Writer::Writer(std::string shard_dir, ShardId shard, SigningKey key, WriterOptions options)
-    : shard_dir_(std::move(shard_dir)), shard_(shard), key_(std::move(key)),
+    : shard_dir_(std::move(shard_dir)),
+      shard_(shard),
+      key_(std::move(key)),
       options_(std::move(options)) {}
 
 namespace {
@@ -142,15 +143,36 @@ void Writer::Append(EventBatch batch, AppendCallback done) {
     return;
   }
   batch.HashLeaves();  // on the caller's thread, outside the lock
+  Request r;
+  r.batch = std::move(batch);
+  r.done = std::move(done);
+  Enqueue(std::move(r));
+}
+
+void Writer::AppendVerifiedBlock(std::string block, const BlockHeader& header, const Hash32& hash,
+                                 std::vector<Hash32> leaves, AppendCallback done) {
+  GL_ASSERT(done != nullptr);
+  GL_ASSERT(block.size() == header.block_bytes());
+  GL_ASSERT(leaves.size() == header.event_count);
+  Request r;
+  r.done = std::move(done);
+  r.block = std::move(block);
+  r.block_header = header;
+  r.block_hash = hash;
+  r.block_leaves = std::move(leaves);
+  Enqueue(std::move(r));
+}
+
+void Writer::Enqueue(Request r) {
   std::unique_lock<std::mutex> lock(mu_);
   space_cv_.wait(lock, [&] { return pending_.size() < kPendingAppendsMax || closing_; });
   if (!failed_.ok() || closing_) {
     Status st = !failed_.ok() ? failed_ : FailedPrecondition("writer is closing");
     lock.unlock();
-    done({st, Seq{}, 0});
+    r.done({st, Seq{}, 0});
     return;
   }
-  pending_.push_back({std::move(batch), std::move(done), Seq{}});
+  pending_.push_back(std::move(r));
   pending_count_ = pending_.size();
   lock.unlock();
   pending_cv_.notify_one();
@@ -192,10 +214,20 @@ void Writer::SealerLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       pending_cv_.wait(lock, [&] { return !pending_.empty() || closing_; });
       if (pending_.empty()) break;  // closing and drained
-      while (!pending_.empty() && encoder_.Fits(pending_.front().batch)) {
-        encoder_.Add(pending_.front().batch);
+      // A block sealed elsewhere travels alone; batches around it wait.
+      if (!pending_.front().block.empty()) {
         take.push_back(std::move(pending_.front()));
         pending_.pop_front();
+      } else {
+        const size_t target = options_.block_body_bytes_target;
+        while (!pending_.empty() && pending_.front().block.empty() &&
+               encoder_.Fits(pending_.front().batch) &&
+               (target == 0 || encoder_.empty() ||
+                encoder_.body_bytes() + pending_.front().batch.body_bytes() <= target)) {
+          encoder_.Add(pending_.front().batch);
+          take.push_back(std::move(pending_.front()));
+          pending_.pop_front();
+        }
       }
       pending_count_ = pending_.size();
       if (!failed_.ok()) {
@@ -208,7 +240,18 @@ void Writer::SealerLoop() {
       }
     }
     space_cv_.notify_all();
-    Sealed block = SealBlock(std::move(take));
+    Sealed block;
+    if (!take.front().block.empty()) {
+      GL_ASSERT(take.size() == 1 && encoder_.empty());
+      Status st = AdoptBlock(std::move(take.front()), &block);
+      if (!st.ok()) {
+        // Nothing written: the caller learns that the copy diverged.
+        block.requests.front().done({st, Seq{}, 0});
+        continue;
+      }
+    } else {
+      block = SealBlock(std::move(take));
+    }
     std::unique_lock<std::mutex> lock(mu_);
     space_cv_.wait(lock, [&] { return sealed_.size() < kSealedBlocksInFlightMax; });
     sealed_.push_back(std::move(block));
@@ -221,12 +264,25 @@ void Writer::SealerLoop() {
   sealed_cv_.notify_one();
 }
 
+void Writer::SetLeader(uint64_t epoch, uint32_t node) {
+  GL_ASSERT((epoch == 0) == (node == 0));
+  GL_ASSERT(node <= kNodesMax);
+  std::lock_guard<std::mutex> lock(leader_mu_);
+  leader_epoch_ = epoch;
+  leader_node_ = node;
+}
+
 Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
   BlockHeader h;
   h.shard = shard_;
   h.first_seq = next_seq_;
   h.ledger_time_us = std::max(last_time_us_, options_.clock_us());
   h.signer_epoch = options_.signer_epoch;
+  {
+    std::lock_guard<std::mutex> lock(leader_mu_);
+    h.leader_epoch = leader_epoch_;
+    h.leader_node = leader_node_;
+  }
   h.prev_block_hash = last_hash_;
   h.durable_seq = Seq{durable_next_seq_.load() - 1};
   Sealed out;
@@ -245,6 +301,37 @@ Writer::Sealed Writer::SealBlock(std::vector<Request> requests) {
   last_time_us_ = out.header.ledger_time_us;
   out.requests = std::move(requests);
   return out;
+}
+
+Status Writer::AdoptBlock(Request request, Sealed* out) {
+  const BlockHeader& h = request.block_header;
+  out->requests.clear();
+  Status st;
+  if (h.shard != shard_) {
+    st = DataLoss("block of shard " + std::to_string(h.shard.value));
+  } else if (h.first_seq != next_seq_) {
+    st = DataLoss("block starts at seq " + std::to_string(h.first_seq.value) + ", expected " +
+                  std::to_string(next_seq_.value));
+  } else if (h.prev_block_hash != last_hash_) {
+    st = DataLoss("block at seq " + std::to_string(h.first_seq.value) +
+                  " does not link to the previous block: the logs diverged");
+  } else if (h.ledger_time_us < last_time_us_) {
+    st = DataLoss("block ledger time goes back");
+  }
+  if (!st.ok()) {
+    out->requests.push_back(std::move(request));
+    return st;
+  }
+  out->header = h;
+  out->hash = request.block_hash;
+  if (checkpointer_) out->leaves = std::move(request.block_leaves);
+  out->bytes = std::move(request.block);
+  request.first_seq = h.first_seq;
+  next_seq_ = Seq{h.last_seq().value + 1};
+  last_hash_ = out->hash;
+  last_time_us_ = h.ledger_time_us;
+  out->requests.push_back(std::move(request));
+  return Status::Ok();
 }
 
 void Writer::SyncerLoop() {
@@ -323,6 +410,9 @@ Status Writer::WriteGroup(std::vector<Sealed>& group) {
   GL_RETURN_IF_ERROR(segment_->DataSync());
   uint64_t sync_ns = MonoNs() - t0;
   segment_offset_ += bytes;
+  if (options_.on_durable_block) {
+    for (auto& b : group) GL_RETURN_IF_ERROR(options_.on_durable_block(b.bytes, b.header));
+  }
   if (options_.fsync_us != nullptr) options_.fsync_us->Observe(double(sync_ns) / 1000);
   if (options_.block_events != nullptr) {
     for (auto& b : group) options_.block_events->Observe(double(b.header.event_count));

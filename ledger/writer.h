@@ -46,6 +46,15 @@ struct WriterOptions {
   // Signed checkpoints of the shard tree (docs/proofs.md), written by the
   // syncer thread after durable blocks.
   CheckpointOptions checkpoints;
+  // Replication (docs/replication.md): called on the syncer thread for every
+  // block of a group, in log order, after the group's fdatasync and before
+  // its appends complete. A failure fails the writer (fail closed), so no
+  // append is answered as durable when its block could not be replicated.
+  std::function<Status(const std::string& block, const BlockHeader& header)> on_durable_block;
+  // When not 0, a block takes no further batch once its body would pass
+  // this many bytes (a lone batch may still be bigger): a replicated block
+  // is one NATS message, bounded by the server's max_payload.
+  size_t block_body_bytes_target = 0;
 };
 
 struct AppendOutcome {
@@ -78,6 +87,18 @@ class Writer {
   // durable (or failed). Blocks only when kPendingAppendsMax are queued.
   void Append(EventBatch batch, AppendCallback done);
   AppendOutcome AppendAndWait(EventBatch batch);
+  // Appends a block sealed and signed elsewhere (a standby copying its
+  // leader), byte for byte. The caller has checked it with CheckWholeBlock;
+  // the writer checks that it continues this shard's chain (shard, first
+  // seq, previous block hash, ledger time) and otherwise completes `done`
+  // with DATA_LOSS without writing anything.
+  void AppendVerifiedBlock(std::string block, const BlockHeader& header, const Hash32& hash,
+                           std::vector<Hash32> leaves, AppendCallback done);
+
+  // Names the leader in every block sealed from now on (header leader_epoch
+  // and leader_node; both 0 = no lease). Set when this node takes a shard's
+  // lease, before it accepts commands (docs/replication.md).
+  void SetLeader(uint64_t epoch, uint32_t node);
 
   // Completes everything queued, stops the threads, closes the segment.
   // Returns the failure, if the writer failed.
@@ -94,6 +115,11 @@ class Writer {
     EventBatch batch;
     AppendCallback done;
     Seq first_seq;
+    // A block sealed elsewhere (AppendVerifiedBlock), when not empty.
+    std::string block;
+    BlockHeader block_header;
+    Hash32 block_hash{};
+    std::vector<Hash32> block_leaves;
   };
   struct Sealed {
     std::string bytes;
@@ -109,6 +135,9 @@ class Writer {
   void SealerLoop();
   void SyncerLoop();
   Sealed SealBlock(std::vector<Request> requests);
+  // A verified block from elsewhere; DATA_LOSS when it does not continue the chain.
+  Status AdoptBlock(Request request, Sealed* out);
+  void Enqueue(Request request);
   Status WriteGroup(std::vector<Sealed>& group);
   Status RollSegment(Seq next_first_seq);
   // Writes a checkpoint when one is due (or `force` and anything is new).
@@ -149,6 +178,11 @@ class Writer {
   WriterStats stats_;
 
   std::atomic<uint64_t> durable_next_seq_{1};
+  // The pair changes together: a block naming an epoch without its node
+  // would not parse.
+  mutable std::mutex leader_mu_;
+  uint64_t leader_epoch_ = 0;
+  uint32_t leader_node_ = 0;
   std::thread sealer_;
   std::thread syncer_;
   bool closed_ = false;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <future>
 #include <latch>
 #include <mutex>
 #include <semaphore>
@@ -471,6 +473,125 @@ TEST(WriterLock, SecondWriterOnTheSameShardIsRefusedUntilTheFirstCloses) {
   auto third = testing::OpenTestWriter(l);
   ASSERT_TRUE(third.ok()) << third.status().ToString();
   EXPECT_EQ(third.value()->durable_next_seq().value, 2u);
+}
+
+// ---- Replication: blocks sealed elsewhere, the durable-block hook ----
+
+// The raw bytes of every block of the shard, in log order.
+std::vector<std::string> RawBlocks(const testing::TestLedger& l) {
+  std::vector<std::string> out;
+  auto reader = LogReader::Open(l.shard_dir, ShardId{0}, l.public_key());
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (!reader.ok()) return out;
+  Status st = reader.value()->ReadFrom(Seq{1}, [&](const BlockView& b) {
+    out.emplace_back(reinterpret_cast<const char*>(b.begin), b.size_bytes());
+    return true;
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return out;
+}
+
+AppendOutcome AppendVerified(Writer& w, const testing::TestLedger& l, const std::string& block) {
+  BlockView view;
+  std::vector<Hash32> leaves;
+  Status st = CheckWholeBlock(block, l.public_key(), &view, &leaves);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  std::promise<AppendOutcome> p;
+  auto f = p.get_future();
+  w.AppendVerifiedBlock(block, view.header, view.stored_hash, std::move(leaves),
+                        [&p](const AppendOutcome& o) { p.set_value(o); });
+  return f.get();
+}
+
+class WriterCopyTest : public WriterTest {
+ protected:
+  void SetUp() override {
+    WriterTest::SetUp();
+    // A second machine's copy of the freshly formatted ledger: same key.
+    std::filesystem::copy(ledger_.dir, tmp_.Sub("copy"), std::filesystem::copy_options::recursive);
+    copy_ = ledger_;
+    copy_.dir = tmp_.Sub("copy");
+    copy_.shard_dir = copy_.dir + ledger_.shard_dir.substr(ledger_.dir.size());
+  }
+  testing::TestLedger copy_;
+};
+
+TEST_F(WriterCopyTest, CopiedBlocksMakeAByteIdenticalLogAcrossSegmentRolls) {
+  {
+    auto w = Open();
+    ASSERT_NE(w, nullptr);
+    for (uint64_t i = 0; i < kBigBlocksPerSegment + 3; ++i) {
+      ASSERT_TRUE(AppendEvents(*w, kBigBatchEvents, kBigEventBytes).status.ok());
+    }
+    ASSERT_TRUE(AppendEvents(*w, 3, 100).status.ok());
+    ASSERT_TRUE(w->Close().ok());
+  }
+  const std::vector<std::string> blocks = RawBlocks(ledger_);
+  ASSERT_EQ(blocks.size(), kBigBlocksPerSegment + 4);
+  {
+    auto c = testing::OpenTestWriter(copy_);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    for (const std::string& b : blocks) {
+      AppendOutcome o = AppendVerified(*c.value(), copy_, b);
+      ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+    }
+    ASSERT_TRUE(c.value()->Close().ok());
+  }
+  const auto a = testing::SegmentPaths(ledger_.shard_dir);
+  const auto b = testing::SegmentPaths(copy_.shard_dir);
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const uint64_t n = testing::FileSize(a[i]);
+    ASSERT_EQ(testing::FileSize(b[i]), n);
+    EXPECT_TRUE(testing::ReadRange(a[i], 0, n) == testing::ReadRange(b[i], 0, n)) << b[i];
+  }
+  auto scan = testing::VerifyShardFully(copy_.shard_dir, ShardId{0}, copy_.public_key());
+  EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+}
+
+TEST_F(WriterCopyTest, CopiedBlockThatDoesNotContinueTheChainIsDataLossAndNotWritten) {
+  {
+    auto w = Open();
+    ASSERT_NE(w, nullptr);
+    ASSERT_TRUE(AppendEvents(*w, 2, 100).status.ok());
+    ASSERT_TRUE(AppendEvents(*w, 2, 100).status.ok());
+    ASSERT_TRUE(w->Close().ok());
+  }
+  const std::vector<std::string> blocks = RawBlocks(ledger_);
+  ASSERT_EQ(blocks.size(), 2u);
+  auto c = testing::OpenTestWriter(copy_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  AppendOutcome gap = AppendVerified(*c.value(), copy_, blocks[1]);  // seq 3 first
+  EXPECT_EQ(gap.status.code(), Code::kDataLoss) << gap.status.ToString();
+  EXPECT_EQ(c.value()->durable_next_seq(), Seq{1});
+  // The writer is still healthy: the right block is taken after the refusal.
+  EXPECT_TRUE(AppendVerified(*c.value(), copy_, blocks[0]).status.ok());
+  EXPECT_TRUE(AppendVerified(*c.value(), copy_, blocks[1]).status.ok());
+  EXPECT_EQ(c.value()->durable_next_seq(), Seq{5});
+}
+
+TEST_F(WriterTest, DurableBlockHookSeesEveryBlockBeforeItsAppendCompletes) {
+  std::vector<uint64_t> seen;  // first seqs, in order
+  std::atomic<bool> refuse{false};
+  WriterOptions o = testing::SmallSegmentOptions();
+  o.on_durable_block = [&](const std::string& block, const BlockHeader& h) {
+    EXPECT_EQ(block.size(), h.block_bytes());
+    if (refuse.load()) return Unavailable("not replicated");
+    seen.push_back(h.first_seq.value);
+    return Status::Ok();
+  };
+  auto w = Open(o);
+  ASSERT_NE(w, nullptr);
+  AppendOutcome first = AppendEvents(*w, 3, 100);
+  ASSERT_TRUE(first.status.ok());
+  ASSERT_EQ(seen, std::vector<uint64_t>{1});
+  refuse = true;
+  // A block that cannot be replicated is never acknowledged; the writer fails closed.
+  AppendOutcome second = AppendEvents(*w, 1, 100);
+  EXPECT_EQ(second.status.code(), Code::kUnavailable);
+  EXPECT_EQ(AppendEvents(*w, 1, 100).status.code(), Code::kUnavailable);
+  EXPECT_EQ(seen.size(), 1u);
 }
 
 }  // namespace

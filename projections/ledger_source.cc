@@ -26,18 +26,29 @@ Status ProjectFromLedger(const std::string& data_dir, Projector& p, const Ledger
     return FailedPrecondition("ledger " + m->ledger_id + " is not the ledger of this projection (" +
                               p.config().ledger_id + ")");
   }
-  std::vector<std::unique_ptr<LogReader>> readers;
+  std::vector<bool> owned(m->shard_count, o.shards.empty());
+  for (uint32_t s : o.shards) {
+    if (s >= m->shard_count) {
+      return InvalidArgument("shard " + std::to_string(s) + " does not exist (ledger has " +
+                             std::to_string(m->shard_count) + " shards)");
+    }
+    owned[s] = true;
+  }
+  // Unowned shards are not opened: their directories may be on other machines.
+  std::vector<std::unique_ptr<LogReader>> readers(m->shard_count);
   uint64_t total = 0, done = 0;
   for (uint32_t s = 0; s < m->shard_count; ++s) {
+    if (!owned[s]) continue;
     auto r = LogReader::Open(ShardDir(data_dir, ShardId{s}), ShardId{s}, m->public_keys[s]);
     if (!r.ok()) return r.status();
     const uint64_t last = r.value()->scan().next_seq.value - 1;
     const uint64_t from = p.next_seq(ShardId{s});
     if (last + 1 >= from) total += last + 1 - from;
-    readers.push_back(std::move(r.value()));
+    readers[s] = std::move(r.value());
   }
   uint64_t applied = 0;
   for (uint32_t s = 0; s < m->shard_count; ++s) {
+    if (!owned[s]) continue;
     const ShardId shard{s};
     Status st;
     Status read = readers[s]->ReadFrom(Seq{p.next_seq(shard)}, [&](const BlockView& b) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "ledger/status.h"
 #include "projections/levels.h"
@@ -21,7 +22,10 @@ Result<ProjectionConfig> ConfigFromLedger(const std::string& data_dir, const Lev
 struct LedgerSourceOptions {
   // Stop after this many events were applied (tests: a half-consumed source).
   uint64_t max_events = std::numeric_limits<uint64_t>::max();
-  // (events done, events total) over all shards.
+  // Shards to project (start --shards / project --shards); empty = all. The
+  // others are neither opened nor moved: another projector owns them.
+  std::vector<uint32_t> shards;
+  // (events done, events total) over the projected shards.
   std::function<void(uint64_t, uint64_t)> progress;
 };
 

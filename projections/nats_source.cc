@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,17 +23,42 @@ void CountGapFilled(Projector& p, uint64_t filled_before, const NatsSourceStats&
                                            std::memory_order_relaxed);
 }
 
+// The Giftledger-Shard header; false when absent or not a number (the
+// message is then left to ApplyStreamMessage, which reports it).
+bool MessageShard(natsMsg* m, uint64_t* shard) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, "Giftledger-Shard", &v) != NATS_OK || v == nullptr || *v == '\0') {
+    return false;
+  }
+  char* end = nullptr;
+  *shard = std::strtoull(v, &end, 10);
+  return *end == '\0';
+}
+
 }  // namespace
 
 Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats* stats) {
-  auto consumer = PullConsumer::Open(o.url, o.stream, o.durable);
+  const uint32_t shard_count = uint32_t(p.positions().size());
+  std::vector<bool> owned(shard_count, o.shards.empty());
+  for (uint32_t s : o.shards) {
+    if (s >= shard_count) {
+      return InvalidArgument("shard " + std::to_string(s) + " does not exist (ledger has " +
+                             std::to_string(shard_count) + " shards)");
+    }
+    owned[s] = true;
+  }
+  const std::string filter = o.shards.size() == 1
+                                 ? "giftledger.events." + std::to_string(o.shards[0])
+                                 : "giftledger.events.*";
+  auto consumer = PullConsumer::Open(o.url, o.stream, o.durable, filter);
   if (!consumer.ok()) return consumer.status();
   natsConnection* nc = consumer.value()->connection();
   natsSubscription* sub = consumer.value()->subscription();
   // Catch up from the replay service first: the durable consumer may already
   // have acked past this database's positions (a new or restored database),
   // and JetStream may have lost a tail. The stream then only adds duplicates.
-  for (uint32_t shard = 0; o.catch_up_on_start && shard < p.positions().size(); ++shard) {
+  for (uint32_t shard = 0; o.catch_up_on_start && shard < shard_count; ++shard) {
+    if (!owned[shard]) continue;
     const uint64_t filled_before = stats->gap_filled_events;
     GL_RETURN_IF_ERROR(FillFromReplay(nc, p, shard, kToDurableEnd, o.replay_timeout_ms,
                                       &stats->gap_filled_events));
@@ -68,6 +94,11 @@ Status ProjectFromNats(Projector& p, const NatsSourceOptions& o, NatsSourceStats
       const uint64_t filled_before = stats->gap_filled_events;
       for (int i = 0; st.ok() && i < list.Count; ++i) {
         stats->messages += 1;
+        uint64_t shard = 0;
+        if (MessageShard(list.Msgs[i], &shard) && shard < shard_count && !owned[shard]) {
+          stats->other_shards += 1;  // another projector's: acked with the batch
+          continue;
+        }
         st =
             ApplyStreamMessage(nc, p, list.Msgs[i], o.replay_timeout_ms, &stats->gap_filled_events);
       }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ledger/status.h"
 #include "projections/broadcasts.h"
@@ -31,6 +32,11 @@ struct NatsSourceOptions {
   // restored, or a stream that lost its tail). Tests turn it off to
   // exercise the stream alone.
   bool catch_up_on_start = true;
+  // Shards to project; empty = all. With a subset, the consumer filters
+  // giftledger.events.<shard> when it is one shard; otherwise it reads every
+  // subject and acks the other shards' events unapplied (nats-server 2.9 has
+  // one filter subject per consumer). Give each projector its own durable.
+  std::vector<uint32_t> shards;
   const std::atomic<bool>* stop = nullptr;
   // Broadcasts of each pull's gifts and level-ups, published after its
   // commit (events applied by the start-up catch-up are not announced).
@@ -46,6 +52,7 @@ struct NatsSourceStats {
   uint64_t messages = 0;
   uint64_t gap_filled_events = 0;
   uint64_t broadcasts = 0;
+  uint64_t other_shards = 0;  // messages of shards not projected here, acked unapplied
 };
 
 // Runs until idle (exit_when_idle), *stop, or an error: UNAVAILABLE for NATS

@@ -90,7 +90,8 @@ Status ApplyStreamMessage(natsConnection* nc, SeqSink& sink, natsMsg* m, int64_t
 
 Result<std::unique_ptr<PullConsumer>> PullConsumer::Open(const std::string& url,
                                                          const std::string& stream,
-                                                         const std::string& durable) {
+                                                         const std::string& durable,
+                                                         const std::string& filter) {
   std::unique_ptr<PullConsumer> c(new PullConsumer());
   natsStatus s = natsConnection_ConnectTo(&c->nc_, url.c_str());
   if (s != NATS_OK) return NatsError("connect " + url, s);
@@ -102,8 +103,7 @@ Result<std::unique_ptr<PullConsumer>> PullConsumer::Open(const std::string& url,
   so.Config.AckPolicy = js_AckExplicit;
   so.Config.DeliverPolicy = js_DeliverAll;
   jsErrCode jerr = jsErrCode(0);
-  s = js_PullSubscribe(&c->sub_, c->js_, "giftledger.events.*", durable.c_str(), nullptr, &so,
-                       &jerr);
+  s = js_PullSubscribe(&c->sub_, c->js_, filter.c_str(), durable.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) {
     return NatsError("pull consumer " + durable + " on " + stream + " (js error " +
                          std::to_string(int(jerr)) + ")",

@@ -43,13 +43,13 @@ Status FillFromReplay(natsConnection* nc, SeqSink& sink, uint32_t shard, uint64_
 Status ApplyStreamMessage(natsConnection* nc, SeqSink& sink, natsMsg* msg, int64_t timeout_ms,
                           uint64_t* filled);
 
-// A connection with a durable pull consumer on `stream` (subjects
-// giftledger.events.*, explicit acks, deliver all).
+// A connection with a durable pull consumer on `stream` (subjects `filter`,
+// by default giftledger.events.*, explicit acks, deliver all).
 class PullConsumer {
  public:
-  static Result<std::unique_ptr<PullConsumer>> Open(const std::string& url,
-                                                    const std::string& stream,
-                                                    const std::string& durable);
+  static Result<std::unique_ptr<PullConsumer>> Open(
+      const std::string& url, const std::string& stream, const std::string& durable,
+      const std::string& filter = "giftledger.events.*");
   ~PullConsumer();
   PullConsumer(const PullConsumer&) = delete;
   PullConsumer& operator=(const PullConsumer&) = delete;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "ledger/crypto.h"
+#include "ledger/leader_terms.h"
 #include "ledger/segment.h"
 #include "replay/checkpoint_audit.h"
 
@@ -34,11 +35,15 @@ ShardVerifyReport VerifyShard(const std::string& data_dir, const Manifest& m, Sh
   opt.failure = &r.failure;
   std::string shard_dir = ShardDir(data_dir, shard);
   CheckpointAudit audit(shard_dir, shard, m.public_keys[shard.value]);
-  if (!audit.empty()) {
-    opt.on_block = [&audit](const BlockView& b, const std::vector<Hash32>& leaves) {
-      audit.OnBlock(b, leaves);
-    };
-  }
+  LeaderTerms leaders(m);
+  Status leaders_status;
+  Seq leaders_failed_at;
+  opt.on_block = [&](const BlockView& b, const std::vector<Hash32>& leaves) {
+    if (!audit.empty()) audit.OnBlock(b, leaves);
+    if (!leaders_status.ok()) return;
+    leaders_status = leaders.OnBlock(b.header);
+    if (!leaders_status.ok()) leaders_failed_at = b.header.first_seq;
+  };
   auto scan = ScanShard(shard_dir, shard, m.public_keys[shard.value], opt);
   if (!scan.ok()) {
     r.error = scan.status().message();
@@ -57,6 +62,14 @@ ShardVerifyReport VerifyShard(const std::string& data_dir, const Manifest& m, Sh
     r.failure = {seg.path, scan->torn_offset, scan->next_seq, "torn tail: " + scan->torn_reason};
     r.error = "torn tail at shard " + std::to_string(shard.value) + ", segment " + seg.path +
               ", offset " + std::to_string(scan->torn_offset) + " (" + scan->torn_reason + ")";
+    return r;
+  }
+  r.leaders = leaders.terms();
+  r.leader_terms_left_out = leaders.terms_left_out();
+  if (!leaders_status.ok()) {
+    r.failure = {"", 0, leaders_failed_at, leaders_status.message()};
+    r.error = "shard " + std::to_string(shard.value) + " (seq " +
+              std::to_string(leaders_failed_at.value) + "): " + leaders_status.message();
     return r;
   }
   audit.Finish();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/leader_terms.h"
 #include "ledger/manifest.h"
 #include "ledger/recovery.h"
 
@@ -23,6 +24,9 @@ struct ShardVerifyReport {
   Seq last_seq;
   uint64_t checkpoints = 0;  // checkpoints that matched the log
   bool torn_tail = false;
+  // Who wrote which seqs (block header leader fields, docs/replication.md).
+  std::vector<LeaderTerm> leaders;
+  uint64_t leader_terms_left_out = 0;
   std::string error;    // empty when ok
   ScanFailure failure;  // where, when !ok
 };

@@ -293,6 +293,23 @@ std::vector<std::string> SubcommandsIn(const std::string& help) {
   return names;
 }
 
+TEST_F(CliTest, KeysNodeListsANodeOnceAndRefusesBadNames) {
+  Expect(0, {"format", "--data", data_, "--shards", "1", "--segment-mib", "16"});
+  CliRun r = Expect(0, {"keys", "node", "--data", data_, "--name", "m1", "--json"});
+  EXPECT_EQ(Json(r)["id"], 1);
+  Expect(0, {"keys", "node", "--data", data_, "--name", "m2"});
+  r = Expect(3, {"keys", "node", "--data", data_, "--name", "m1"});
+  EXPECT_TRUE(Contains(r.err, "ALREADY_EXISTS")) << r.err;
+  Expect(2, {"keys", "node", "--data", data_, "--name", "m 3"});
+  auto m = LoadManifest(data_);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->nodes.size(), 2u);
+  EXPECT_EQ(m->FindNode("m2")->id, 2u);
+  // Replication names its node; without --node it is a usage error.
+  r = Expect(2, {"start", "--data", data_, "--replicate", "--nats", "nats://127.0.0.1:1"});
+  EXPECT_TRUE(Contains(r.err, "--node")) << r.err;
+}
+
 TEST_F(CliTest, HelpOfEverySubcommandExitsZero) {
   std::vector<std::vector<std::string>> todo = {{}};
   int helped = 0;
@@ -329,16 +346,20 @@ TEST_F(CliTest, ReconcileAgreesThenNamesAnEditedWalletAndTraceExitCodes) {
 
   sqlite3* h = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(h, "UPDATE wallets SET held = held + 1 WHERE user = (SELECT MIN(user) FROM wallets)",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(
+          h, "UPDATE wallets SET held = held + 1 WHERE user = (SELECT MIN(user) FROM wallets)",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(h);
   j = Json(Expect(5, {"reconcile", "--data", data_, "--db", db, "--json"}));
   EXPECT_EQ(j["ok"], false);
   ASSERT_EQ(j["mismatch_count"], 1);
   EXPECT_EQ(j["mismatches"][0]["source"], "read_model");
   EXPECT_EQ(j["mismatches"][0]["field"], "held");
-  EXPECT_EQ(j["mismatches"][0]["found"].get<int64_t>() - j["mismatches"][0]["expected"].get<int64_t>(), 1);
+  EXPECT_EQ(
+      j["mismatches"][0]["found"].get<int64_t>() - j["mismatches"][0]["expected"].get<int64_t>(),
+      1);
 
   Expect(6, {"trace", "--data", data_, "0123456789abcdef0123456789abcdef"});
   Expect(2, {"trace", "--data", data_, "not-hex"});

@@ -10,6 +10,7 @@
 
 #include "commands/ingress/gatekeeper.h"
 #include "commands/ingress/limits.h"
+#include "commands/ingress/nats_servers.h"
 #include "commands/ingress/subjects.h"
 #include "commands/routing.h"
 
@@ -133,7 +134,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   c->key_id_ = KeyIdOf(c->key_.public_key());
 
   natsStatus s = natsOptions_Create(&c->nats_options_);
-  if (s == NATS_OK) s = natsOptions_SetURL(c->nats_options_, options.nats_url.c_str());
+  if (s == NATS_OK) s = SetNatsServers(c->nats_options_, options.nats_url);
   if (s == NATS_OK) s = natsOptions_SetSendAsap(c->nats_options_, true);
   // Keep reconnecting while a server restarts; Submit's retries ride it out.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(c->nats_options_, -1);

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "commands/engine.h"
+#include "commands/ingress/block_follower.h"
+#include "commands/ingress/block_publisher.h"
+#include "commands/ingress/block_stream.h"
 #include "commands/ingress/box.h"
 #include "commands/ingress/event_publisher.h"
 #include "commands/ingress/gatekeeper.h"
@@ -23,6 +26,7 @@
 #include "commands/ingress/limits.h"
 #include "commands/ingress/nonce_window.h"
 #include "commands/ingress/replay_service.h"
+#include "commands/ingress/shard_lease.h"
 #include "commands/ingress/subjects.h"
 #include "ledger/manifest.h"
 #include "ledger/metrics.h"
@@ -48,6 +52,17 @@ struct ServiceOptions {
   // Checkpoint rule (ledger/checkpoint.h); 0 = the writer's default.
   uint64_t checkpoint_every_blocks = 0;
   uint64_t checkpoint_every_ms = 0;
+  // Replication (docs/replication.md): follow and publish the block stream,
+  // serve a shard's commands only while holding its lease. Off: one machine,
+  // every served shard is served at once.
+  bool replicate = false;
+  // Replicating, Start returns at once (a standby) instead of waiting until
+  // every served shard leads.
+  bool standby = false;
+  AckMode ack = AckMode::kLocal;
+  std::string node;  // names this process in leases and block headers
+  BlockStreamOptions block_stream;
+  std::string lease_bucket = kLeaseBucketDefault;
 };
 
 struct ServiceCounters {
@@ -99,6 +114,15 @@ class Service {
                         20'000, 50'000, 100'000, 200'000, 500'000, 1'000'000};
     Histogram fsync_us{50, 100, 200, 300, 500, 1'000, 2'000, 5'000, 10'000, 50'000, 100'000};
     Histogram block_events{1, 4, 16, 64, 256, 1'024, 4'096, 16'384};
+    // Replicating only. `serving`: subscribed to giftledger.cmd.<shard>.
+    std::unique_ptr<BlockPublisher> block_publisher;
+    std::unique_ptr<BlockFollower> follower;
+    std::unique_ptr<ShardLease> lease;
+    std::unique_ptr<EventPublisher> events;
+    bool serving = false;  // guarded by Service::role_mu_
+    std::atomic<bool> leading{false};
+    std::atomic<bool> cannot_lead{false};  // a takeover gave up
+    std::atomic<int64_t> takeover_ms{-1};
   };
 
   explicit Service(ServiceOptions options) : options_(std::move(options)) {}
@@ -113,9 +137,21 @@ class Service {
   // replies' socket), the event publisher and the replay service.
   Status StartEvents();
   std::vector<ShardLogSource> LogSources() const;
+  // Replication: connection, stream, and per shard a follower, a publisher
+  // and a lease; waits for leadership unless standby.
+  Status StartReplication();
+  // Standby: one block from the stream into the shard (skips what it has).
+  Status ApplyFollowedBlock(Shard* shard, const std::string& block);
+  // Lease thread: catch up, lead, serve. False when this node cannot lead.
+  bool TakeOver(Shard* shard, uint64_t epoch);
+  // The shard stops serving: fence the engine and the publisher, unsubscribe.
+  void StopServing(Shard* shard, const Status& why);
+  Status Subscribe(Shard* shard);
+  Shard* FindShard(uint32_t shard) const;
 
   ServiceOptions options_;
   Manifest manifest_;
+  uint32_t node_id_ = 0;  // this node in manifest_.nodes, when replicating
   BoxKeyPair service_key_;
   NonceWindow window_{kReplayWindowUs, kNonceCacheEntriesMax};
   mutable std::mutex admission_mu_;
@@ -132,6 +168,11 @@ class Service {
   natsOptions* events_options_ = nullptr;
   natsConnection* events_nc_ = nullptr;
   std::unique_ptr<EventPublisher> publisher_;
+  natsOptions* repl_options_ = nullptr;
+  natsConnection* repl_nc_ = nullptr;
+  jsCtx* repl_js_ = nullptr;
+  std::mutex role_mu_;
+  bool roles_closed_ = false;  // guarded by role_mu_: Shutdown began
   std::unique_ptr<ReplayService> replay_;
   std::atomic<bool> closed_{false};
   std::atomic<uint64_t> requests_{0};

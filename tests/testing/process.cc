@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -229,6 +230,126 @@ int HttpGet(int port, const std::string& path, std::string* body) {
 void NatsServer::Stop() {
   if (pid_ > 0) StopProcess(pid_, SIGTERM);
   pid_ = -1;
+}
+
+std::string NatsCluster::urls() const {
+  std::string out;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (i > 0) out += ',';
+    out += url(int(i));
+  }
+  return out;
+}
+
+std::string NatsCluster::SpawnNode(size_t i, bool* lost_port) {
+  *lost_port = false;
+  const std::string bin = FindOnPath("nats-server");
+  if (bin.empty()) return "nats-server not found on PATH";
+  const std::string dir = NodeDir(i);
+  ::mkdir(dir.c_str(), 0700);
+  std::string routes;
+  for (size_t j = 0; j < nodes_.size(); ++j) {
+    if (j == i) continue;
+    if (!routes.empty()) routes += ',';
+    routes += "nats://127.0.0.1:" + std::to_string(nodes_[j].cluster_port);
+  }
+  Node& n = nodes_[i];
+  n.pid =
+      Spawn({bin, "-a", "127.0.0.1", "-p", std::to_string(n.port), "-js", "-sd", dir + "/store",
+             "--server_name", "n" + std::to_string(i), "--cluster_name", "giftledger-test",
+             "--cluster", "nats://127.0.0.1:" + std::to_string(n.cluster_port), "--routes", routes},
+            dir + "/nats.out", dir + "/nats.err");
+  if (n.pid < 0) return "fork failed";
+  // Up to ~10 s for the listener; a server that exits lost a port race.
+  for (int k = 0; k < 1000 && Alive(n.pid); ++k) {
+    if (CanConnect(n.port)) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (Alive(n.pid)) {
+    StopProcess(n.pid, SIGTERM);
+    n.pid = -1;
+    return "nats-server n" + std::to_string(i) + " did not listen on port " +
+           std::to_string(n.port);
+  }
+  WaitExit(n.pid);
+  n.pid = -1;
+  *lost_port = true;
+  return "nats-server n" + std::to_string(i) + " exited: " + ReadFileOrEmpty(dir + "/nats.err");
+}
+
+std::string NatsCluster::Start() {
+  std::string err;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Stop();
+    for (Node& n : nodes_) {
+      n.port = FreeLoopbackPort();
+      n.cluster_port = FreeLoopbackPort();
+      if (n.port == 0 || n.cluster_port == 0) return "no free loopback port";
+    }
+    bool lost_port = false;
+    err.clear();
+    for (size_t i = 0; i < nodes_.size() && err.empty(); ++i) err = SpawnNode(i, &lost_port);
+    if (err.empty()) return WaitForMetaLeader();
+    if (!lost_port) break;
+  }
+  Stop();
+  return err;
+}
+
+void NatsCluster::Stop() {
+  for (Node& n : nodes_) {
+    if (n.pid > 0) StopProcess(n.pid, SIGTERM);
+    n.pid = -1;
+  }
+}
+
+int NatsCluster::Kill(int i, int signal) {
+  Node& n = nodes_.at(size_t(i));
+  if (n.pid <= 0) return -1;
+  const int code = StopProcess(n.pid, signal);
+  n.pid = -1;
+  return code;
+}
+
+std::string NatsCluster::Restart(int i) {
+  if (nodes_.at(size_t(i)).pid > 0) Kill(i, SIGTERM);
+  // The old listener's ports can stay busy for a moment; clients and peers
+  // reconnect to these very ports, so wait for them rather than move.
+  std::string err;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    bool lost_port = false;
+    err = SpawnNode(size_t(i), &lost_port);
+    if (err.empty()) return WaitForMetaLeader();
+    if (!lost_port) return err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return err;
+}
+
+std::string NatsCluster::WaitForMetaLeader(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last = "no answer";
+  while (std::chrono::steady_clock::now() < deadline) {
+    natsConnection* nc = nullptr;
+    if (natsConnection_ConnectTo(&nc, urls().c_str()) == NATS_OK) {
+      natsMsg* reply = nullptr;
+      const natsStatus s = natsConnection_RequestString(&reply, nc, "$JS.API.INFO", "", 1000);
+      if (s == NATS_OK) {
+        last.assign(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply)));
+        natsMsg_Destroy(reply);
+      } else {
+        last = natsStatus_GetText(s);
+      }
+      natsConnection_Destroy(nc);
+      // An account info without an error: a meta leader answered.
+      if (s == NATS_OK && last.find("account_info_response") != std::string::npos &&
+          last.find("\"error\"") == std::string::npos) {
+        return "";
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return "no JetStream meta leader: " + last;
 }
 
 }  // namespace giftledger::testing

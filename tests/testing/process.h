@@ -63,4 +63,57 @@ class NatsServer {
   int port_ = 0;
 };
 
+// N nats-servers (default 3) on free loopback ports forming one JetStream
+// cluster: each with its own client and route port, server name (n0, n1,
+// ...) and store directory, every route listed on every node. Started as
+// processes and stopped by pid (the destructor stops them all).
+class NatsCluster {
+ public:
+  explicit NatsCluster(std::string work_dir, int nodes = 3)
+      : work_dir_(std::move(work_dir)), nodes_(size_t(nodes)) {}
+  ~NatsCluster() { Stop(); }
+  NatsCluster(const NatsCluster&) = delete;
+  NatsCluster& operator=(const NatsCluster&) = delete;
+
+  // Starts every node and waits (bounded, about 30 s) until the cluster has
+  // a JetStream meta leader. Empty on success, else what went wrong; retries
+  // on fresh ports when one was taken before its server bound it.
+  std::string Start();
+  // SIGTERM to every running node, and wait.
+  void Stop();
+  // Stops node i with `signal` and waits; its exit code as WaitExit (-1 when
+  // it was not running).
+  int Kill(int i, int signal);
+  // Starts node i again (SIGTERM first if it still runs) on the same ports,
+  // name and store directory, and waits until it listens and the cluster
+  // has a meta leader. Empty on success, else what went wrong.
+  std::string Restart(int i);
+  // Bounded wait until $JS.API.INFO answers without an error on the
+  // running nodes, i.e. the cluster has a JetStream meta leader.
+  std::string WaitForMetaLeader(int timeout_ms = 30'000);
+
+  // "nats://127.0.0.1:P0,nats://127.0.0.1:P1,...": the list `--nats`,
+  // ClientOptions::nats_url and natsConnection_ConnectTo accept.
+  std::string urls() const;
+  std::string url(int i) const {
+    return "nats://127.0.0.1:" + std::to_string(nodes_[size_t(i)].port);
+  }
+  pid_t pid(int i) const { return nodes_[size_t(i)].pid; }
+  int size() const { return int(nodes_.size()); }
+
+ private:
+  struct Node {
+    pid_t pid = -1;
+    int port = 0;          // clients
+    int cluster_port = 0;  // routes
+  };
+  // Spawns node i on its ports; waits until it listens. Empty or the error;
+  // *lost_port is set when it exited (its port was taken).
+  std::string SpawnNode(size_t i, bool* lost_port);
+  std::string NodeDir(size_t i) const { return work_dir_ + "/nats-" + std::to_string(i); }
+
+  std::string work_dir_;
+  std::vector<Node> nodes_;
+};
+
 }  // namespace giftledger::testing

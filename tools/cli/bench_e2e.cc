@@ -13,6 +13,7 @@
 
 #include "commands/ingress/client.h"
 #include "commands/ingress/limits.h"
+#include "commands/ingress/nats_servers.h"
 
 namespace giftledger::cli {
 namespace {
@@ -224,7 +225,7 @@ Result<RunResult> RunEcho(const E2eBenchOptions& o, const std::string& request,
   natsConnection* requester = nullptr;
   natsSubscription* sub = nullptr;
   natsStatus s = natsOptions_Create(&opts);
-  if (s == NATS_OK) s = natsOptions_SetURL(opts, o.nats_url.c_str());
+  if (s == NATS_OK) s = ingress::SetNatsServers(opts, o.nats_url);
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK) s = natsConnection_Connect(&responder, opts);
   if (s == NATS_OK) s = natsConnection_Connect(&requester, opts);

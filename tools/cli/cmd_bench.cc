@@ -7,8 +7,10 @@
 #include "tools/cli/bench_all.h"
 #include "tools/cli/bench_e2e.h"
 #include "tools/cli/bench_engine.h"
+#include "tools/cli/bench_failover.h"
 #include "tools/cli/bench_ledger.h"
 #include "tools/cli/bench_project.h"
+#include "tools/cli/bench_scale.h"
 #include "tools/cli/bench_verify.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -187,7 +189,9 @@ void RegisterBench(CLI::App& app, int* exit_code) {
   RegisterBenchE2e(bench, exit_code);
   RegisterBenchProject(bench, exit_code);
   RegisterBenchVerify(bench, exit_code);
+  RegisterBenchScale(bench, exit_code);
   RegisterBenchAll(bench, exit_code);
+  RegisterBenchFailover(bench, exit_code);
 }
 
 }  // namespace giftledger::cli

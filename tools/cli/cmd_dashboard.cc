@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "commands/ingress/http_server.h"
+#include "commands/ingress/nats_servers.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/dashboard_page.h"
 #include "tools/cli/output.h"
@@ -139,7 +140,7 @@ class Dashboard {
   Status Connect() {
     natsOptions* opts = nullptr;
     natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK) s = natsOptions_SetURL(opts, o_.nats.c_str());
+    if (s == NATS_OK) s = ingress::SetNatsServers(opts, o_.nats);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
     if (s == NATS_OK) s = natsOptions_SetName(opts, "giftledger-dashboard");
     if (s == NATS_OK) s = natsConnection_Connect(&nc_, opts);

@@ -137,6 +137,39 @@ void RegisterKeysGateway(CLI::App& keys, int* exit_code) {
   });
 }
 
+void RegisterKeysNode(CLI::App& keys, int* exit_code) {
+  auto* cmd = keys.add_subcommand(
+      "node", "List a node that may lead replicated shards in the manifest (before copying it)");
+  struct Opts {
+    std::string data, name;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--data", o->data, "Ledger data directory")->required();
+  cmd->add_option("--name", o->name, "Node name, as `start --node` gives it")->required();
+  cmd->add_flag("--json", o->json, "One JSON object on stdout");
+  cmd->callback([o, exit_code] {
+    auto id = RegisterNode(o->data, o->name);
+    if (id.status().code() == Code::kInvalidArgument) {
+      std::fprintf(stderr, "giftledger: --name: %s\n", id.status().message().c_str());
+      *exit_code = kExitUsage;
+      return;
+    }
+    if (!id.ok()) {
+      *exit_code = ReportError(id.status());
+      return;
+    }
+    if (o->json) {
+      nlohmann::json j{{"name", o->name}, {"id", id.value()}, {"manifest", ManifestPath(o->data)}};
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("node %s listed as id %u in %s\ncopy the data directory to the node after this\n",
+                  o->name.c_str(), id.value(), ManifestPath(o->data).c_str());
+    }
+    *exit_code = kExitOk;
+  });
+}
+
 void RegisterKeysTestVectors(CLI::App& keys, int* exit_code) {
   auto* cmd = keys.add_subcommand("test-vectors", "Print the protocol test vectors (hex)");
   cmd->callback([exit_code] {
@@ -159,10 +192,12 @@ void RegisterKeysTestVectors(CLI::App& keys, int* exit_code) {
 }  // namespace
 
 void RegisterKeys(CLI::App& app, int* exit_code) {
-  auto* keys = app.add_subcommand("keys", "Service and gateway keys of the command protocol");
+  auto* keys =
+      app.add_subcommand("keys", "Service and gateway keys of the command protocol, nodes");
   keys->require_subcommand(1);
   RegisterKeysService(*keys, exit_code);
   RegisterKeysGateway(*keys, exit_code);
+  RegisterKeysNode(*keys, exit_code);
   RegisterKeysTestVectors(*keys, exit_code);
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/ingress/http_server.h"
+#include "commands/shard_ranges.h"
 #include "projections/ledger_source.h"
 #include "projections/limits.h"
 #include "projections/nats_source.h"
@@ -62,8 +63,22 @@ struct ProjectOpts {
   size_t batch = projections::Projector::kBatchEventsMaxDefault;
   bool state_hash = false;
   bool json = false;
-  std::string metrics;  // HOST:PORT of /metrics; empty = none
+  std::string metrics;              // HOST:PORT of /metrics; empty = none
+  std::vector<std::string> shards;  // --shards ranges; empty = all
+  bool durable_given = false;
 };
+
+// The durable consumer: --durable as given, else the default name with the
+// shard range appended ("giftledger-projector-0-3_6"), so that projectors of
+// disjoint ranges never share one by accident.
+std::string DurableName(const ProjectOpts& o, const std::vector<uint32_t>& shards) {
+  if (o.durable_given || shards.empty()) return o.durable;
+  std::string range = commands::FormatShardRanges(shards);
+  for (char& c : range) {
+    if (c == ',') c = '_';
+  }
+  return o.durable + "-" + range;
+}
 
 int64_t WallUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -102,8 +117,24 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
                  "giftledger: give either --from-ledger DIR or --nats URL with --manifest\n");
     return kExitUsage;
   }
+  std::vector<uint32_t> shards;
+  if (!o.shards.empty()) {
+    auto parsed = commands::ParseShardRanges(o.shards);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "giftledger: --shards: %s\n", parsed.status().message().c_str());
+      return kExitUsage;
+    }
+    shards = parsed.value();
+  }
   auto config = projections::ConfigFromLedger(o.nats.empty() ? o.ledger : o.manifest, levels);
   if (!config.ok()) return ReportError(config.status());
+  for (uint32_t shard : shards) {
+    if (shard >= config->shard_count) {
+      std::fprintf(stderr, "giftledger: --shards: shard %u does not exist (ledger has %u shards)\n",
+                   unsigned(shard), unsigned(config->shard_count));
+      return kExitUsage;
+    }
+  }
   auto p = projections::Projector::Open(o.db, mode, config.value(), o.batch);
   if (!p.ok()) return ReportError(p.status());
   // Declared before the server, destroyed after it: the handler reads it.
@@ -124,13 +155,15 @@ int Run(const ProjectOpts& o, projections::OpenMode mode, const char* label) {
   Status st;
   if (o.nats.empty()) {
     projections::LedgerSourceOptions so;
+    so.shards = shards;
     so.progress = [&](uint64_t done, uint64_t total) { bar.Update(done, total); };
     st = projections::ProjectFromLedger(o.ledger, *p.value(), so);
   } else {
     projections::NatsSourceOptions no;
     no.url = o.nats;
     no.stream = o.stream;
-    no.durable = o.durable;
+    no.durable = DurableName(o, shards);
+    no.shards = shards;
     no.exit_when_idle = o.exit_when_idle;
     no.broadcasts = !o.no_broadcasts;
     no.serve_queries = !o.no_queries;
@@ -183,6 +216,10 @@ void AddCommon(CLI::App* cmd, ProjectOpts* o) {
   cmd->add_option("--batch", o->batch, "Events per SQLite transaction")
       ->capture_default_str()
       ->check(CLI::Range(size_t(1), projections::kBatchEventsMax));
+  cmd->add_option("--shards", o->shards,
+                  "Project only these shards: N, A-B or a list, e.g. 0-3 or 0,2,5-7 (default: "
+                  "all); keep one range per database")
+      ->delimiter(',');
   cmd->add_flag("--state-hash", o->state_hash, "Print the state hash of all read models");
   cmd->add_flag("--json", o->json, "One JSON object on stdout");
 }
@@ -201,7 +238,10 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
                       "With --nats: the ledger's manifest.json (or its directory)");
   project->add_option("--stream", po->stream, "With --nats: the event stream")
       ->capture_default_str();
-  project->add_option("--durable", po->durable, "With --nats: the durable consumer name")
+  project
+      ->add_option("--durable", po->durable,
+                   "With --nats: the durable consumer name (with --shards, default: this name "
+                   "followed by -RANGE)")
       ->capture_default_str();
   project->add_flag("--no-queries", po->no_queries,
                     "With --nats: do not answer giftledger.q.* hot queries");
@@ -218,8 +258,10 @@ void RegisterProjectAndRebuild(CLI::App& app, int* exit_code) {
   project->add_flag(
       "--exit-when-idle", po->exit_when_idle,
       "With --nats: exit once a pull finds nothing new (else run until SIGINT/SIGTERM)");
-  project->callback(
-      [po, exit_code] { *exit_code = Run(*po, projections::OpenMode::kOpenOrCreate, "project"); });
+  project->callback([po, project, exit_code] {
+    po->durable_given = project->count("--durable") > 0;
+    *exit_code = Run(*po, projections::OpenMode::kOpenOrCreate, "project");
+  });
 
   auto* rebuild = app.add_subcommand(
       "rebuild", "Build a new read-model database from the whole log (never overwrites)");

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "commands/ingress/nats_servers.h"
 #include "replay/reconcile.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
@@ -195,7 +196,7 @@ int RunEvery(const ReconcileOpts& o, std::chrono::milliseconds period) {
   natsOptions* opts = nullptr;
   natsConnection* nc = nullptr;
   natsStatus s = natsOptions_Create(&opts);
-  if (s == NATS_OK) s = natsOptions_SetURL(opts, o.nats.c_str());
+  if (s == NATS_OK) s = ingress::SetNatsServers(opts, o.nats);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
   if (s == NATS_OK) s = natsOptions_SetName(opts, "giftledger-reconcile");
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);

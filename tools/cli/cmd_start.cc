@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -12,6 +13,7 @@
 
 #include "commands/ingress/http_server.h"
 #include "commands/ingress/service.h"
+#include "commands/shard_ranges.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/output.h"
 
@@ -21,7 +23,7 @@ namespace {
 struct StartOpts {
   std::string data;
   std::string nats = "nats://127.0.0.1:4222";
-  std::vector<uint32_t> shards;
+  std::vector<std::string> shards;  // ranges and lists; empty = all
   bool no_snapshots = false;
   bool no_events = false;
   std::string events_stream = ingress::kEventStreamDefault;
@@ -31,7 +33,21 @@ struct StartOpts {
   std::string metrics;             // HOST:PORT of the /metrics endpoint; empty = none
   uint64_t checkpoint_blocks = 0;  // 0 = writer default
   uint64_t checkpoint_ms = 0;
+  // Replication (docs/replication.md).
+  bool replicate = false;
+  bool standby = false;
+  std::string ack = "local";
+  std::string node;  // empty = <hostname>:<pid>
+  std::string blocks_stream = ingress::kBlockStreamDefault;
+  int64_t blocks_replicas = 1;
+  std::string lease_bucket = ingress::kLeaseBucketDefault;
 };
+
+std::string DefaultNodeName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "node");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
 
 // Waits for signals on the io_context until SIGINT/SIGTERM; SIGHUP reloads.
 void WaitForStop(boost::asio::io_context& io, boost::asio::signal_set& signals,
@@ -65,7 +81,14 @@ int RunStart(const StartOpts& o) {
   ingress::ServiceOptions so;
   so.data_dir = o.data;
   so.nats_url = o.nats;
-  so.shards = o.shards;
+  if (!o.shards.empty()) {
+    auto shards = commands::ParseShardRanges(o.shards);
+    if (!shards.ok()) {
+      std::fprintf(stderr, "giftledger: --shards: %s\n", shards.status().message().c_str());
+      return kExitUsage;
+    }
+    so.shards = shards.value();
+  }
   so.snapshots = !o.no_snapshots;
   so.publish_events = !o.no_events;
   so.event_stream.name = o.events_stream;
@@ -73,6 +96,21 @@ int RunStart(const StartOpts& o) {
   so.event_stream.max_age_s = o.events_max_age_s;
   so.checkpoint_every_blocks = o.checkpoint_blocks;
   so.checkpoint_every_ms = o.checkpoint_ms;
+  so.standby = o.standby;
+  so.ack = o.ack == "replicated" ? ingress::AckMode::kReplicated : ingress::AckMode::kLocal;
+  // A standby or a replicated ack is replication.
+  so.replicate = o.replicate || o.standby || so.ack == ingress::AckMode::kReplicated;
+  if (so.replicate && o.node.empty()) {
+    // Blocks name their leader by the manifest's node list (keys node).
+    std::fprintf(stderr,
+                 "giftledger: replication needs --node NAME, a node listed with `giftledger keys "
+                 "node --data DIR --name NAME`\n");
+    return kExitUsage;
+  }
+  so.node = o.node.empty() ? DefaultNodeName() : o.node;
+  so.block_stream.name = o.blocks_stream;
+  so.block_stream.replicas = o.blocks_replicas;
+  so.lease_bucket = o.lease_bucket;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -114,8 +152,11 @@ void RegisterStart(CLI::App& app, int* exit_code) {
       "start", "Serve commands over NATS (giftledger.cmd.<shard>, giftledger.info) until SIGTERM");
   auto o = std::make_shared<StartOpts>();
   cmd->add_option("--data", o->data, "Ledger data directory (with service.key)")->required();
-  cmd->add_option("--nats", o->nats, "NATS server URL")->capture_default_str();
-  cmd->add_option("--shards", o->shards, "Shards to serve (default: all)")->delimiter(',');
+  cmd->add_option("--nats", o->nats, "NATS server URL, or a comma-separated list of a cluster's")
+      ->capture_default_str();
+  cmd->add_option("--shards", o->shards,
+                  "Shards to serve: N, A-B or a list of them, e.g. 0-3 or 0,2,5-7 (default: all)")
+      ->delimiter(',');
   cmd->add_flag("--no-snapshots", o->no_snapshots,
                 "Neither load nor write state snapshots (replay every shard from seq 1)");
   cmd->add_flag("--no-events", o->no_events,
@@ -139,6 +180,30 @@ void RegisterStart(CLI::App& app, int* exit_code) {
                   "... or this many ms after the previous one, whichever is first "
                   "(0 = default 60000)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--replicate", o->replicate,
+                "Replicate (docs/replication.md): publish every block to JetStream and serve a "
+                "shard only while holding its lease; until then follow the block stream");
+  cmd->add_flag("--standby", o->standby,
+                "Replicate as a standby: print ready at once, follow the leader's blocks, take "
+                "over when its lease expires (implies --replicate)");
+  cmd->add_option("--ack", o->ack,
+                  "local: answer after the local fdatasync; replicated: also after JetStream "
+                  "stored the block (implies --replicate)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"local", "replicated"}));
+  cmd->add_option("--node", o->node,
+                  "Name of this process in leases and block messages "
+                  "(default <hostname>:<pid>)");
+  cmd->add_option("--blocks-stream", o->blocks_stream,
+                  "JetStream stream of the replicated blocks (created when missing)")
+      ->capture_default_str();
+  cmd->add_option("--blocks-replicas", o->blocks_replicas,
+                  "Replicas of the block stream and the lease bucket when created (3 in a "
+                  "NATS cluster)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 5));
+  cmd->add_option("--lease-bucket", o->lease_bucket, "NATS KV bucket of the shard leases")
+      ->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->add_option("--metrics", o->metrics,
