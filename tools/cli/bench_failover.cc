@@ -119,7 +119,9 @@ class FailoverBench {
     }
     // The standby's copy, taken before anything is written: it catches up
     // from the block stream.
-    if (testing::Run({"cp", "-a", A(), B()}) != 0) return Internal("cp -a failed");
+    std::error_code ec;
+    std::filesystem::copy(A(), B(), std::filesystem::copy_options::recursive, ec);
+    if (ec) return Internal("copy " + A() + " to " + B() + ": " + ec.message());
     return Status::Ok();
   }
 
