@@ -70,13 +70,7 @@ class FailoverE2eTest : public ::testing::Test {
     const std::string err = cluster_->Start();
     if (err == "nats-server not found on PATH") GTEST_SKIP() << err;
     ASSERT_EQ(err, "");
-    ASSERT_EQ(testing::Run(
-                  {Binary(), "format", "--data", Leader(), "--shards", "1", "--segment-mib", "16"}),
-              0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "service", "--data", Leader()}), 0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", Leader(), "--name", "app",
-                            "--roles", "gifts,payments", "--out", tmp_.Sub("app.key")}),
-              0);
+    ASSERT_EQ(testing::MakeTestLedger(Binary(), Leader(), 1, tmp_.Sub("app.key"), 16), "");
     ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", Leader(), "--name", "ops",
                             "--roles", "ops", "--out", tmp_.Sub("ops.key")}),
               0);

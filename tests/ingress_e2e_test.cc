@@ -85,11 +85,7 @@ class IngressE2eTest : public ::testing::Test {
     const std::string err = nats_->Start();
     if (err == "nats-server not found on PATH") GTEST_SKIP() << err;
     ASSERT_EQ(err, "");
-    ASSERT_EQ(testing::Run({Binary(), "format", "--data", data(), "--shards", "2"}), 0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "service", "--data", data()}), 0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", data(), "--name", "app",
-                            "--roles", "gifts,payments", "--out", key("app")}),
-              0);
+    ASSERT_EQ(testing::MakeTestLedger(Binary(), data(), 2, key("app")), "");
     ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", data(), "--name", "ops",
                             "--roles", "ops", "--out", key("ops")}),
               0);

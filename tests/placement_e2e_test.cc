@@ -55,13 +55,7 @@ class PlacementE2eTest : public ::testing::Test {
     const std::string err = nats_->Start();
     if (err == "nats-server not found on PATH") GTEST_SKIP() << err;
     ASSERT_EQ(err, "");
-    ASSERT_EQ(
-        testing::Run({Binary(), "format", "--data", data(), "--shards", std::to_string(kShards)}),
-        0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "service", "--data", data()}), 0);
-    ASSERT_EQ(testing::Run({Binary(), "keys", "gateway", "--data", data(), "--name", "app",
-                            "--roles", "gifts,payments", "--out", tmp_.Sub("app.key")}),
-              0);
+    ASSERT_EQ(testing::MakeTestLedger(Binary(), data(), kShards, tmp_.Sub("app.key")), "");
   }
 
   void TearDown() override {

@@ -132,6 +132,23 @@ int Run(const std::vector<std::string>& argv, std::string* out) {
   return code;
 }
 
+std::string MakeTestLedger(const std::string& bin, const std::string& data_dir, uint32_t shards,
+                           const std::string& app_key_path, uint32_t segment_mib) {
+  std::vector<std::string> format = {bin,      "format",   "--data",
+                                     data_dir, "--shards", std::to_string(shards)};
+  if (segment_mib > 0) {
+    format.push_back("--segment-mib");
+    format.push_back(std::to_string(segment_mib));
+  }
+  if (Run(format) != 0) return "format failed";
+  if (Run({bin, "keys", "service", "--data", data_dir}) != 0) return "keys service failed";
+  if (Run({bin, "keys", "gateway", "--data", data_dir, "--name", "app", "--roles", "gifts,payments",
+           "--out", app_key_path}) != 0) {
+    return "keys gateway app failed";
+  }
+  return "";
+}
+
 std::string FindOnPath(const std::string& name) {
   const char* path = std::getenv("PATH");
   if (path == nullptr) return "";

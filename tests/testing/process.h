@@ -32,6 +32,13 @@ std::string ReadFileOrEmpty(const std::string& path);
 // The full path of an executable found on $PATH, empty when there is none.
 std::string FindOnPath(const std::string& name);
 
+// Through the giftledger binary `bin`: `format` a ledger of `shards` shards
+// in data_dir (segments of segment_mib MiB; 0 = the default), its service
+// key, and gateway "app" with roles gifts,payments, its secret key written to
+// app_key_path. Empty on success, else the step that failed.
+std::string MakeTestLedger(const std::string& bin, const std::string& data_dir, uint32_t shards,
+                           const std::string& app_key_path, uint32_t segment_mib = 0);
+
 // GET http://127.0.0.1:port/path over a plain socket (HTTP/1.1, Connection:
 // close). The status code (0 when the exchange failed) and the body.
 int HttpGet(int port, const std::string& path, std::string* body);
