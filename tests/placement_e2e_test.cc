@@ -1,6 +1,7 @@
 // Shard placement end to end: one ledger of 4 shards served by two `giftledger
-// start` processes with disjoint `--shards` ranges on one nats-server. A
-// single client reaches every shard (NATS routes giftledger.cmd.<shard> to
+// start` processes with disjoint `--shards` ranges, each connected to its own
+// node of a 3-node NATS cluster (as on two machines). A single client
+// reaches every shard (NATS routes giftledger.cmd.<shard> to
 // the process serving it); a third process asking for a shard already served
 // is refused; two projectors with disjoint `--shards` ranges into separate
 // databases each hold exactly their shards. Processes are stopped by pid.
@@ -51,7 +52,7 @@ class PlacementE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     CryptoInit();
-    nats_ = std::make_unique<testing::NatsServer>(tmp_.path());
+    nats_ = std::make_unique<testing::NatsCluster>(tmp_.path());
     const std::string err = nats_->Start();
     if (err == "nats-server not found on PATH") GTEST_SKIP() << err;
     ASSERT_EQ(err, "");
@@ -65,11 +66,13 @@ class PlacementE2eTest : public ::testing::Test {
 
   std::string data() const { return tmp_.Sub("ledger"); }
 
-  // Starts a shard process for `range`; its ready line's shards_served.
+  // Starts a shard process for `range`, connected to the next node of the
+  // NATS cluster (as if on its own machine); its ready line's shards_served.
   nlohmann::json StartShards(const std::string& name, const std::string& range) {
     pid_t pid = -1;
+    const std::string url = nats_->url(next_node_++ % nats_->size());
     const std::string err = testing::SpawnUntilReady(
-        {Binary(), "start", "--data", data(), "--nats", nats_->url(), "--shards", range},
+        {Binary(), "start", "--data", data(), "--nats", url, "--shards", range},
         tmp_.Sub(name + ".out"), tmp_.Sub(name + ".err"), "ready ", &pid);
     if (pid > 0) pids_.push_back(pid);
     EXPECT_EQ(err, "");
@@ -101,7 +104,8 @@ class PlacementE2eTest : public ::testing::Test {
   }
 
   testing::TempDir tmp_;
-  std::unique_ptr<testing::NatsServer> nats_;
+  std::unique_ptr<testing::NatsCluster> nats_;
+  int next_node_ = 0;
   std::vector<pid_t> pids_;
 };
 
@@ -110,7 +114,7 @@ TEST_F(PlacementE2eTest, TwoProcessesWithDisjointRangesServeEveryShardAndAThirdI
   EXPECT_EQ(StartShards("b", "2,3"), nlohmann::json::parse("[2,3]"));
 
   ingress::ClientOptions co;
-  co.nats_url = nats_->url();
+  co.nats_url = nats_->urls();
   co.key_file = tmp_.Sub("app.key");
   auto client = Client::Connect(co);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
@@ -130,13 +134,13 @@ TEST_F(PlacementE2eTest, TwoProcessesWithDisjointRangesServeEveryShardAndAThirdI
   // a process that wrongly starts is stopped by TearDown).
   pid_t third = -1;
   const std::string refused = testing::SpawnUntilReady(
-      {Binary(), "start", "--data", data(), "--nats", nats_->url(), "--shards", "1-2"},
+      {Binary(), "start", "--data", data(), "--nats", nats_->urls(), "--shards", "1-2"},
       tmp_.Sub("c.out"), tmp_.Sub("c.err"), "ready ", &third);
   if (testing::Alive(third)) pids_.push_back(third);
   EXPECT_NE(refused.find("is open for writing by another process"), std::string::npos) << refused;
   // A malformed range is a usage error; nothing starts.
   EXPECT_EQ(testing::Run(
-                {Binary(), "start", "--data", data(), "--nats", nats_->url(), "--shards", "3-1"}),
+                {Binary(), "start", "--data", data(), "--nats", nats_->urls(), "--shards", "3-1"}),
             2);
 
   for (pid_t pid : pids_) EXPECT_EQ(testing::StopProcess(pid, SIGTERM), 0);
@@ -161,7 +165,7 @@ TEST_F(PlacementE2eTest, TwoProcessesWithDisjointRangesServeEveryShardAndAThirdI
 TEST_F(PlacementE2eTest, ProjectorsOverNatsWithDisjointRangesEachApplyOnlyTheirShards) {
   EXPECT_EQ(StartShards("all", "0-3"), nlohmann::json::parse("[0,1,2,3]"));
   ingress::ClientOptions co;
-  co.nats_url = nats_->url();
+  co.nats_url = nats_->urls();
   co.key_file = tmp_.Sub("app.key");
   auto client = Client::Connect(co);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
@@ -173,7 +177,7 @@ TEST_F(PlacementE2eTest, ProjectorsOverNatsWithDisjointRangesEachApplyOnlyTheirS
   for (const auto& [shard, cmds] : by_shard) ASSERT_TRUE((*client)->Submit(shard, cmds).ok());
 
   // Default durables differ by range; a range of one shard filters its subject.
-  const std::vector<std::string> common = {"--nats",         nats_->url(),       "--manifest",
+  const std::vector<std::string> common = {"--nats",         nats_->urls(),      "--manifest",
                                            data(),           "--exit-when-idle", "--no-queries",
                                            "--no-broadcasts"};
   auto with = [&](std::vector<std::string> args) {
