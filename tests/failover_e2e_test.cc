@@ -292,6 +292,48 @@ TEST_F(FailoverE2eTest, PausedLeaderThatComesBackCannotAppend) {
   EXPECT_GT(LogBytes(Standby()), LogBytes(Leader()));
 }
 
+TEST_F(FailoverE2eTest, OneOfThreeNatsServersKilledUnderLoadLosesNoAcknowledgedCommand) {
+  StartNode(Leader(), "a", false, &leader_pid_);
+  StartNode(Standby(), "b", true, &standby_pid_);
+  StartLoad(4.0);
+  // The node leading the block stream is the hardest to lose.
+  int victim = -1;
+  for (int i = 0; i < 100 && victim < 0; ++i) {
+    victim = cluster_->StreamLeader("GIFTLEDGER_BLOCKS");
+    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(victim, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_EQ(cluster_->Kill(victim, SIGKILL), 128 + SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_EQ(cluster_->Restart(victim), "");
+  ASSERT_EQ(WaitLoad(), 0) << testing::ReadFileOrEmpty(tmp_.Sub("load.err"));
+  ASSERT_GT(CountLines(tmp_.Sub("acks.txt")), 0u);
+  // Losing the lease bucket's leader too can cost the leader its lease (it
+  // cannot renew during the election): it then stops serving and exits with
+  // an error (fail closed), and the standby leads. Either way a stop hands
+  // the shard to the standby, which holds every replicated block.
+  const int a_exit = testing::StopProcess(leader_pid_, SIGTERM);
+  leader_pid_ = -1;
+  const std::string a_err = testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
+  if (a_exit != 0) {
+    EXPECT_EQ(a_exit, 3) << a_err;
+    EXPECT_NE(a_err.find("this node stops serving the shard"), std::string::npos) << a_err;
+  }
+  ASSERT_TRUE(WaitForText(tmp_.Sub("b.err"), ": leader, node b"))
+      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
+  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
+      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
+  standby_pid_ = -1;
+  std::string out;
+  EXPECT_EQ(
+      testing::Run({Binary(), "check-acks", "--data", Standby(), "--acks", tmp_.Sub("acks.txt")},
+                   &out),
+      0)
+      << out;
+  EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}, &out), 0) << out;
+}
+
 TEST_F(FailoverE2eTest, LeaderCutOffFromNatsStopsServingAndTheStandbyTakesTheCommands) {
   // The leader reaches the cluster through node 0 only; the standby and the
   // clients through nodes 1 and 2.

@@ -369,4 +369,23 @@ std::string NatsCluster::WaitForMetaLeader(int timeout_ms) {
   return "no JetStream meta leader: " + last;
 }
 
+int NatsCluster::StreamLeader(const std::string& stream) const {
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, urls().c_str()) != NATS_OK) return -1;
+  natsMsg* reply = nullptr;
+  std::string info;
+  if (natsConnection_RequestString(&reply, nc, ("$JS.API.STREAM.INFO." + stream).c_str(), "",
+                                   1000) == NATS_OK) {
+    info.assign(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply)));
+    natsMsg_Destroy(reply);
+  }
+  natsConnection_Destroy(nc);
+  // The reply's "cluster" object: {"name": ..., "leader": "n<i>", ...}.
+  const std::string key = "\"leader\":\"n";
+  const size_t at = info.find(key);
+  if (at == std::string::npos) return -1;
+  const int node = std::atoi(info.c_str() + at + key.size());
+  return node >= 0 && node < size() ? node : -1;
+}
+
 }  // namespace giftledger::testing

@@ -98,6 +98,10 @@ class NatsCluster {
   // Bounded wait until $JS.API.INFO answers without an error on the
   // running nodes, i.e. the cluster has a JetStream meta leader.
   std::string WaitForMetaLeader(int timeout_ms = 30'000);
+  // Index of the node leading JetStream stream `stream` (servers are named
+  // n<i>), or -1 when no leader is known yet (the stream is missing or an
+  // election is under way). Asks once; callers poll, bounded.
+  int StreamLeader(const std::string& stream) const;
 
   // "nats://127.0.0.1:P0,nats://127.0.0.1:P1,...": the list `--nats`,
   // ClientOptions::nats_url and natsConnection_ConnectTo accept.
