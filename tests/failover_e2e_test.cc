@@ -171,6 +171,22 @@ class FailoverE2eTest : public ::testing::Test {
     return out;
   }
 
+  // SIGTERM to a node started by StartNode; its exit code (as StopProcess).
+  // The pid is cleared, so TearDown does not stop it again.
+  static int StopNode(pid_t* pid) {
+    const int code = testing::StopProcess(*pid, SIGTERM);
+    *pid = -1;
+    return code;
+  }
+
+  // `giftledger submit topup` through `urls`; its exit code, output in *out.
+  int SubmitTopUp(const std::string& urls, int user, int timeout_ms, std::string* out) {
+    return testing::Run(
+        {Binary(), "submit", "--nats", urls, "--key", tmp_.Sub("app.key"), "--timeout-ms",
+         std::to_string(timeout_ms), "topup", "--user", std::to_string(user), "--amount", "5"},
+        out);
+  }
+
   // Bytes written to shard 0's segments (a segment is preallocated with zeros).
   static size_t LogBytes(const std::string& data) {
     size_t n = 0;
@@ -200,14 +216,10 @@ TEST_F(FailoverE2eTest, StandbyLogIsByteIdenticalToTheLeaders) {
   ASSERT_EQ(WaitLoad(), 0) << testing::ReadFileOrEmpty(tmp_.Sub("load.err"));
   ASSERT_GT(CountLines(tmp_.Sub("acks.txt")), 0u);
   // A clean stop publishes everything and hands the lease over.
-  ASSERT_EQ(testing::StopProcess(leader_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
-  leader_pid_ = -1;
+  ASSERT_EQ(StopNode(&leader_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
   ASSERT_TRUE(WaitForText(tmp_.Sub("b.err"), ": leader, node b"))
       << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  standby_pid_ = -1;
+  ASSERT_EQ(StopNode(&standby_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
   const auto a = Segments(Leader()), b = Segments(Standby());
   ASSERT_FALSE(a.empty());
   ASSERT_EQ(a.size(), b.size());
@@ -242,14 +254,8 @@ TEST_F(FailoverE2eTest, KilledLeaderLosesNoAcknowledgedCommand) {
   ASSERT_GT(acked_before, 0u);
   // The new leader answers: a command after the load is acknowledged.
   std::string out;
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
-                          "--timeout-ms", "2000", "topup", "--user", "7", "--amount", "5"},
-                         &out),
-            0)
-      << out;
-  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  standby_pid_ = -1;
+  EXPECT_EQ(SubmitTopUp(Urls(), 7, 2000, &out), 0) << out;
+  ASSERT_EQ(StopNode(&standby_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
   EXPECT_EQ(
       testing::Run({Binary(), "check-acks", "--data", Standby(), "--acks", tmp_.Sub("acks.txt")},
                    &out),
@@ -277,16 +283,9 @@ TEST_F(FailoverE2eTest, PausedLeaderThatComesBackCannotAppend) {
   ASSERT_TRUE(WaitForText(tmp_.Sub("a.err"), "this node stops serving the shard"))
       << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
   std::string out;
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
-                          "--timeout-ms", "2000", "topup", "--user", "7", "--amount", "5"},
-                         &out),
-            0)
-      << out;
-  ASSERT_EQ(testing::StopProcess(leader_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
-  leader_pid_ = -1;
-  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0);
-  standby_pid_ = -1;
+  EXPECT_EQ(SubmitTopUp(Urls(), 7, 2000, &out), 0) << out;
+  ASSERT_EQ(StopNode(&leader_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
+  ASSERT_EQ(StopNode(&standby_pid_), 0);
   // The top-up is in the new leader's log only.
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}), 0);
   EXPECT_GT(LogBytes(Standby()), LogBytes(Leader()));
@@ -314,8 +313,7 @@ TEST_F(FailoverE2eTest, OneOfThreeNatsServersKilledUnderLoadLosesNoAcknowledgedC
   // election can be refused as out of sequence: either way it stops serving
   // and exits with an error (fail closed), and the standby leads. A stop
   // hands the shard to the standby, which holds every replicated block.
-  const int a_exit = testing::StopProcess(leader_pid_, SIGTERM);
-  leader_pid_ = -1;
+  const int a_exit = StopNode(&leader_pid_);
   const std::string a_err = testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
   if (a_exit != 0) {
     EXPECT_EQ(a_exit, 3) << a_err;
@@ -323,9 +321,7 @@ TEST_F(FailoverE2eTest, OneOfThreeNatsServersKilledUnderLoadLosesNoAcknowledgedC
   }
   ASSERT_TRUE(WaitForText(tmp_.Sub("b.err"), ": leader, node b"))
       << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  standby_pid_ = -1;
+  ASSERT_EQ(StopNode(&standby_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
   std::string out;
   EXPECT_EQ(
       testing::Run({Binary(), "check-acks", "--data", Standby(), "--acks", tmp_.Sub("acks.txt")},
@@ -350,24 +346,12 @@ TEST_F(FailoverE2eTest, LeaderCutOffFromNatsStopsServingAndTheStandbyTakesTheCom
   ASSERT_TRUE(WaitForText(tmp_.Sub("b.err"), ": leader, node b"))
       << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
   std::string out;
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls({1, 2}), "--key", tmp_.Sub("app.key"),
-                          "--timeout-ms", "5000", "topup", "--user", "7", "--amount", "5"},
-                         &out),
-            0)
-      << out;
+  EXPECT_EQ(SubmitTopUp(Urls({1, 2}), 7, 5000, &out), 0) << out;
   // The partition heals: the old leader stays out.
   ASSERT_EQ(kill(cluster_->pid(0), SIGCONT), 0);
-  EXPECT_EQ(testing::Run({Binary(), "submit", "--nats", Urls(), "--key", tmp_.Sub("app.key"),
-                          "--timeout-ms", "5000", "topup", "--user", "8", "--amount", "5"},
-                         &out),
-            0)
-      << out;
-  ASSERT_EQ(testing::StopProcess(leader_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
-  leader_pid_ = -1;
-  ASSERT_EQ(testing::StopProcess(standby_pid_, SIGTERM), 0)
-      << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
-  standby_pid_ = -1;
+  EXPECT_EQ(SubmitTopUp(Urls(), 8, 5000, &out), 0) << out;
+  ASSERT_EQ(StopNode(&leader_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("a.err"));
+  ASSERT_EQ(StopNode(&standby_pid_), 0) << testing::ReadFileOrEmpty(tmp_.Sub("b.err"));
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Standby()}, &out), 0) << out;
   EXPECT_EQ(testing::Run({Binary(), "verify", "--data", Leader()}, &out), 0) << out;
   // Both top-ups are in the new leader's log and not in the old one's.
