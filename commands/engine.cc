@@ -140,7 +140,9 @@ Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
   // never gives buckets back: size them once, so that no rehash of millions
   // of entries stalls a batch (or the replay) later.
   // (3/2 of the budget: a background eviction lets memory run past it.)
-  state_.idempotency.reserve(IdempotencyMemoryHardMax() + 1);
+  // The idempotency ring also keeps evicted entries' slots until erased:
+  // room for a budget more of them, so an insert rarely has to erase one.
+  state_.idempotency.Reserve(IdempotencyMemoryHardMax() + IdempotencyMemoryHardMax() / 3 + 1);
   state_.orders.reserve(ClosedOrdersMemoryHardMax() + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must
@@ -269,6 +271,7 @@ void ShardEngine::FinishEviction() {
 }
 
 void ShardEngine::MaybeEvict() {
+  EraseIdempotencyDropped(state_, kIdempotencyEraseSliceMax);
   if (eviction_ != nullptr) {
     const bool at_hard_max = state_.idempotency.size() >= IdempotencyMemoryHardMax() ||
                              state_.closed_orders_in_memory() >= ClosedOrdersMemoryHardMax();

@@ -38,9 +38,13 @@ std::optional<IdempotencyEviction> PrepareIdempotencyEviction(const ShardState& 
                                                               size_t memory_entries_max,
                                                               uint64_t seq_limit);
 // Step 3, on the state's thread, after step 2 succeeded and with no other
-// eviction in between: drops from memory what the run now holds. Entries
-// added since step 1 have larger seqs and stay.
+// eviction in between: drops from memory what the run now holds (no longer
+// found in memory; the slots are erased later). Entries added since step 1
+// have larger seqs and stay.
 void FinishIdempotencyEviction(ShardState& state, IdempotencyEviction&& eviction);
+// Erases up to `max` of the slots step 3 dropped; returns how many. The
+// engine erases a slice between batches (kIdempotencyEraseSliceMax).
+size_t EraseIdempotencyDropped(ShardState& state, size_t max);
 
 // Gives `state` its on-disk index: DATA_LOSS when the runs cover less than
 // the state's idempotency_disk_seq (the state lacks those entries in memory:
