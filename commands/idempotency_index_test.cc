@@ -220,5 +220,53 @@ TEST(IdempotencyIndex, MergeCutShortByACrashIsCleanedAtOpen) {
   EXPECT_EQ(names.value(), std::vector<std::string>{IdempotencyRunName(0, 20)});
 }
 
+// Runs of like size merge four at a time (size tiers), and a key in several
+// of them keeps the newest run's record.
+TEST(IdempotencyIndex, FourRunsOfLikeSizeMergeIntoOneKeepingTheNewestRecord) {
+  TempDir dir;
+  const IdempotencyIndexOptions o{10, false};
+  auto index = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  uint64_t seq = 0;
+  for (uint64_t run = 0; run < 5; ++run) {
+    // Id 1 in every run, with this run's seq; nine ids of its own.
+    std::vector<IdempotencyRecord> v = Batch(100 + run * 10, 9, seq);
+    v.push_back(Rec(1, seq + 10));
+    auto next = cur->Add(Sorted(v), seq + 10);
+    ASSERT_TRUE(next.ok());
+    cur = next.value();
+    seq += 10;
+    EXPECT_EQ(cur->runs(), run < 3 ? run + 1 : run - 2) << run;  // 1 2 3 1 2
+  }
+  EXPECT_EQ(cur->Find(Rec(1, 0).tx)->seq, 50u);
+  auto reopened = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened.value()->runs(), 2u);
+  EXPECT_EQ(reopened.value()->entries(), 4 * 9 + 1 + 10u);  // id 1 once in the merged run
+  EXPECT_EQ(reopened.value()->Find(Rec(1, 0).tx)->seq, 50u);
+}
+
+// Runs whose sizes never fall into one tier would never merge by tiers;
+// the run count still stays at kRunsMax, and every entry is kept.
+TEST(IdempotencyIndex, RunsOfUnlikeSizesStayWithinTheRunLimit) {
+  TempDir dir;
+  auto index = IdempotencyIndex::Open(dir.path(), IdempotencyIndexOptions{10, false});
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  uint64_t seq = 0, id = 1;
+  for (uint64_t run = 0; run < 2 * kRunsMax; ++run) {
+    const uint64_t n = run % 2 == 0 ? 1 : 3;  // any four newest: 3 > 2 x 1
+    auto next = cur->Add(Batch(id, n, seq), seq + n);
+    ASSERT_TRUE(next.ok());
+    cur = next.value();
+    seq += n;
+    id += n;
+    EXPECT_LE(cur->runs(), kRunsMax);
+  }
+  EXPECT_EQ(cur->entries(), id - 1);
+  for (uint64_t n = 1; n < id; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n) << n;
+}
+
 }  // namespace
 }  // namespace giftledger::commands

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "commands/ids.h"
+#include "commands/limits.h"
 #include "ledger/coding.h"
 #include "ledger/file.h"
 #include "ledger/status.h"
@@ -326,9 +327,8 @@ class RunIndex {
 
   // A new index with `sorted` (every entry with seq in (covered_seq,
   // seq_hi], strictly ascending tx ids) written as a durable run, then runs
-  // merged while the older of the two newest is at most twice the newer (so
-  // there are O(log n) runs). `this` is unchanged. Merge failures are logged
-  // and leave the runs unmerged (still a valid index).
+  // merged by size tier (MergeTiers). `this` is unchanged. Merge failures
+  // are logged and leave the runs unmerged (still a valid index).
   Result<std::shared_ptr<const RunIndex>> Add(const std::vector<Record>& sorted,
                                               uint64_t seq_hi) const {
     if (seq_hi <= covered_seq_) {
@@ -340,14 +340,7 @@ class RunIndex {
     std::shared_ptr<RunIndex> next(new RunIndex(*this));
     next->runs_.push_back(std::move(run.value()));
     next->covered_seq_ = seq_hi;
-    while (next->runs_.size() >= 2) {
-      const size_t n = next->runs_.size();
-      if (next->runs_[n - 2]->count() > 2 * next->runs_[n - 1]->count()) break;
-      if (Status st = next->MergeNewestTwo(); !st.ok()) {
-        spdlog::warn("{}: merge failed, runs kept unmerged: {}", Codec::kWhat, st.ToString());
-        break;
-      }
-    }
+    next->MergeTiers();
     return std::shared_ptr<const RunIndex>(std::move(next));
   }
 
@@ -385,34 +378,91 @@ class RunIndex {
  private:
   RunIndex(std::string dir, RunIndexOptions options) : dir_(std::move(dir)), options_(options) {}
 
-  // Merges runs_[n - 2] and runs_[n - 1] (adjacent seq ranges) into one
-  // file; a key in both keeps the newer run's record.
-  Status MergeNewestTwo() {
-    const size_t n = runs_.size();
-    const Run& a = *runs_[n - 2];
-    const Run& b = *runs_[n - 1];
-    GL_ASSERT(a.seq_hi() == b.seq_lo());
-    std::vector<Record> merged;
-    merged.reserve(a.count() + b.count());
-    size_t i = 0, j = 0;
-    while (i < a.count() || j < b.count()) {
-      if (j == b.count() || (i < a.count() && a.tx(i) < b.tx(j))) {
-        merged.push_back(a.record(i++));
-      } else {
-        if (i < a.count() && a.tx(i) == b.tx(j)) ++i;  // superseded
-        merged.push_back(b.record(j++));
+  // Size-tiered merging (docs/commands.md, "Merging"): the newest
+  // kRunMergeFanIn runs are merged into one when they have similar sizes
+  // (the largest at most kRunMergeSizeRatio times the smallest), so a merge
+  // lifts entries to a tier about kRunMergeFanIn times larger, each entry is
+  // rewritten about log_4(ids / run size) times (merging the two newest
+  // while the older was at most twice the newer rewrote about twice as
+  // much), and each tier holds fewer than kRunMergeFanIn runs. Runs of
+  // unlike sizes (a replay's, another budget's) could escape that rule
+  // forever: above kRunsMax runs, the adjacent pair with the fewest entries
+  // is merged.
+  void MergeTiers() {
+    for (;;) {
+      const size_t n = runs_.size();
+      size_t first = n, count = 0;
+      if (n >= kRunMergeFanIn) {
+        size_t lo = SIZE_MAX, hi = 0;
+        for (size_t i = n - kRunMergeFanIn; i < n; ++i) {
+          lo = std::min(lo, runs_[i]->count());
+          hi = std::max(hi, runs_[i]->count());
+        }
+        if (hi <= kRunMergeSizeRatio * std::max<size_t>(lo, 1)) {
+          first = n - kRunMergeFanIn;
+          count = kRunMergeFanIn;
+        }
+      }
+      if (count == 0 && n > kRunsMax) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i + 1 < n; ++i) {
+          const size_t pair = runs_[i]->count() + runs_[i + 1]->count();
+          if (pair < best) {
+            best = pair;
+            first = i;
+          }
+        }
+        count = 2;
+      }
+      if (count == 0) return;
+      if (Status st = MergeRuns(first, count); !st.ok()) {
+        spdlog::warn("{}: merge failed, runs kept unmerged: {}", Codec::kWhat, st.ToString());
+        return;
       }
     }
-    GL_RETURN_IF_ERROR(Run::Write(dir_, a.seq_lo(), b.seq_hi(), merged, options_));
-    auto run =
-        Run::Open(JoinPath(dir_, run_detail::RunName(Codec::kPrefix, a.seq_lo(), b.seq_hi())));
+  }
+
+  // Merges runs_[first, first + count) (adjacent seq ranges) into one file;
+  // a key in several keeps the newest run's record.
+  Status MergeRuns(size_t first, size_t count) {
+    GL_ASSERT(count >= 2 && first + count <= runs_.size());
+    size_t total = 0;
+    for (size_t r = first; r < first + count; ++r) {
+      total += runs_[r]->count();
+      if (r > first) GL_ASSERT(runs_[r - 1]->seq_hi() == runs_[r]->seq_lo());
+    }
+    std::vector<Record> merged;
+    merged.reserve(total);
+    std::vector<size_t> pos(count, 0);
+    for (;;) {
+      int best = -1;
+      TxId best_tx;
+      for (size_t k = 0; k < count; ++k) {
+        const Run& run = *runs_[first + k];
+        if (pos[k] == run.count()) continue;
+        const TxId t = run.tx(pos[k]);
+        if (best >= 0 && t == best_tx) {
+          ++pos[size_t(best)];  // superseded by this newer run's record
+        } else if (best >= 0 && !(t < best_tx)) {
+          continue;
+        }
+        best = int(k);
+        best_tx = t;
+      }
+      if (best < 0) break;
+      merged.push_back(runs_[first + size_t(best)]->record(pos[size_t(best)]++));
+    }
+    const uint64_t lo = runs_[first]->seq_lo();
+    const uint64_t hi = runs_[first + count - 1]->seq_hi();
+    GL_RETURN_IF_ERROR(Run::Write(dir_, lo, hi, merged, options_));
+    std::vector<Record>().swap(merged);
+    auto run = Run::Open(JoinPath(dir_, run_detail::RunName(Codec::kPrefix, lo, hi)));
     if (!run.ok()) return run.status();
     // The merged run is durable: its sources can go (a crash before this is
     // cleaned by Open). Index objects still holding them keep their mappings.
-    ::unlink(a.path().c_str());
-    ::unlink(b.path().c_str());
-    runs_.pop_back();
-    runs_.back() = std::move(run.value());
+    for (size_t r = first; r < first + count; ++r) ::unlink(runs_[r]->path().c_str());
+    runs_[first] = std::move(run.value());
+    runs_.erase(runs_.begin() + ptrdiff_t(first + 1), runs_.begin() + ptrdiff_t(first + count));
     return Status::Ok();
   }
 
