@@ -140,9 +140,10 @@ Status ShardEngine::Replay(const PublicKey& key, uint64_t log_last_seq) {
   // never gives buckets back: size them once, so that no rehash of millions
   // of entries stalls a batch (or the replay) later.
   // (3/2 of the budget: a background eviction lets memory run past it.)
-  // The idempotency ring also keeps evicted entries' slots until erased:
-  // room for a budget more of them, so an insert rarely has to erase one.
-  state_.idempotency.Reserve(IdempotencyMemoryHardMax() + IdempotencyMemoryHardMax() / 3 + 1);
+  // The idempotency ring also keeps evicted entries' slots until erased
+  // (in slices): a quarter more room, so an insert rarely has to erase one.
+  // (At 2^21 that is 3.9M slots: the table stays at 2^23 entries, half full.)
+  state_.idempotency.Reserve(IdempotencyMemoryHardMax() + IdempotencyMemoryHardMax() / 4 + 1);
   state_.orders.reserve(ClosedOrdersMemoryHardMax() + 1);
   const Seq from{state_.last_seq + 1};
   // Nothing after the snapshot (or an empty log): LogReader::ReadFrom must

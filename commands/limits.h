@@ -27,7 +27,8 @@ inline constexpr size_t kComboIdBytesMax = 16;
 inline constexpr uint32_t kHostShareBpsMax = 10'000;
 inline constexpr size_t kTxIdBytes = 16;
 inline constexpr size_t kCommandHashBytes = 16;
-// Default budget of the in-memory idempotency tier per shard (≈ 160 MiB);
+// Default budget of the in-memory idempotency tier per shard (its ring and
+// table take ≈ 250 MB, idempotency_memory.h);
 // older entries move to run files (docs/commands.md, "Memory budget and the
 // on-disk index"; EngineOptions::idempotency_memory_entries_max).
 inline constexpr size_t kIdempotencyMemoryEntriesMax = size_t{1} << 21;

@@ -48,6 +48,10 @@ struct ServiceOptions {
   // Checkpoint rule (ledger/checkpoint.h); 0 = the writer's default.
   uint64_t checkpoint_every_blocks = 0;
   uint64_t checkpoint_every_ms = 0;
+  // Memory budgets of the two on-disk tiers (EngineOptions); 0 = the
+  // engine's default (limits.h). Smaller budgets evict sooner and more often.
+  size_t idempotency_memory_entries_max = 0;
+  size_t closed_orders_memory_max = 0;
 };
 
 struct ServiceCounters {

@@ -31,6 +31,8 @@ struct StartOpts {
   std::string metrics;             // HOST:PORT of the /metrics endpoint; empty = none
   uint64_t checkpoint_blocks = 0;  // 0 = writer default
   uint64_t checkpoint_ms = 0;
+  size_t idempotency_memory = 0;  // 0 = engine default (limits.h)
+  size_t closed_orders_memory = 0;
 };
 
 // Waits for signals on the io_context until SIGINT/SIGTERM; SIGHUP reloads.
@@ -73,6 +75,8 @@ int RunStart(const StartOpts& o) {
   so.event_stream.max_age_s = o.events_max_age_s;
   so.checkpoint_every_blocks = o.checkpoint_blocks;
   so.checkpoint_every_ms = o.checkpoint_ms;
+  so.idempotency_memory_entries_max = o.idempotency_memory;
+  so.closed_orders_memory_max = o.closed_orders_memory;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -139,6 +143,14 @@ void RegisterStart(CLI::App& app, int* exit_code) {
                   "... or this many ms after the previous one, whichever is first "
                   "(0 = default 60000)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--idempotency-memory", o->idempotency_memory,
+                  "Tx ids kept in memory per shard before older ones move to run files "
+                  "(default 2^21 = 2097152, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kIdempotencyMemoryEntriesMax));
+  cmd->add_option("--closed-orders-memory", o->closed_orders_memory,
+                  "Closed orders kept in memory per shard before older ones move to run files "
+                  "(default 2^18 = 262144, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kClosedOrdersMemoryMax));
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->add_option("--metrics", o->metrics,
