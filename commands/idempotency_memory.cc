@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "ledger/status.h"
 
@@ -52,6 +53,19 @@ IdempotencyMemory& IdempotencyMemory::operator=(const IdempotencyMemory& other) 
   live_ = other.live_;
   tail_ = other.tail_;
   last_seq_ = other.last_seq_;
+  return *this;
+}
+
+IdempotencyMemory& IdempotencyMemory::operator=(IdempotencyMemory&& other) noexcept {
+  if (this == &other) return *this;
+  ring_ = std::move(other.ring_);
+  table_ = std::move(other.table_);
+  capacity_ = std::exchange(other.capacity_, 0);
+  head_ = std::exchange(other.head_, 0);
+  live_ = std::exchange(other.live_, 0);
+  tail_ = std::exchange(other.tail_, 0);
+  last_seq_ = std::exchange(other.last_seq_, 0);
+  table_mask_ = std::exchange(other.table_mask_, 0);
   return *this;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 #include "commands/idempotency_index.h"
 #include "commands/ids.h"
@@ -28,8 +29,9 @@ class IdempotencyMemory {
   IdempotencyMemory() = default;
   IdempotencyMemory(const IdempotencyMemory& other);
   IdempotencyMemory& operator=(const IdempotencyMemory& other);
-  IdempotencyMemory(IdempotencyMemory&&) noexcept = default;
-  IdempotencyMemory& operator=(IdempotencyMemory&&) noexcept = default;
+  // A moved-from table is empty (capacity 0), like a new one.
+  IdempotencyMemory(IdempotencyMemory&& other) noexcept { *this = std::move(other); }
+  IdempotencyMemory& operator=(IdempotencyMemory&& other) noexcept;
 
   // Live entries: the tier's content. Dropped ones still taking slots do
   // not count and are never found.
