@@ -32,14 +32,17 @@ std::optional<IdempotencyEviction> PrepareIdempotencyEviction(const ShardState& 
 }
 
 void FinishIdempotencyEviction(ShardState& s, IdempotencyEviction&& e) {
-  GL_ASSERT(e.next != nullptr && s.idempotency_disk == e.base && e.cut > s.idempotency_disk_seq);
+  // A merge may have been installed since the prepare (the engine runs them
+  // apart): it keeps the covered seq, so the run still starts where the index ends.
+  GL_ASSERT(e.run != nullptr && e.run->seq_lo() == s.idempotency_disk_seq &&
+            e.cut > s.idempotency_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit
   // them. They stop being found at once; their slots are erased in slices
   // (EraseIdempotencyDropped), so no batch waits for a million erasures.
   // Entries added since the prepare have larger seqs and stay.
   const size_t dropped = s.idempotency.DropThrough(e.cut);
   GL_ASSERT(dropped == e.records.size());
-  s.idempotency_disk = std::move(e.next);
+  s.idempotency_disk = s.idempotency_disk->WithRun(std::move(e.run));
   s.idempotency_disk_seq = e.cut;
 }
 
@@ -53,6 +56,7 @@ Status EvictIdempotency(ShardState& s, size_t memory_entries_max, uint64_t seq_l
   GL_RETURN_IF_ERROR(e->Write());
   FinishIdempotencyEviction(s, std::move(*e));
   EraseIdempotencyDropped(s, SIZE_MAX);
+  s.idempotency_disk = IdempotencyIndex::MergeAll(std::move(s.idempotency_disk));
   return Status::Ok();
 }
 
