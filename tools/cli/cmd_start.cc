@@ -41,6 +41,8 @@ struct StartOpts {
   std::string blocks_stream = ingress::kBlockStreamDefault;
   int64_t blocks_replicas = 1;
   std::string lease_bucket = ingress::kLeaseBucketDefault;
+  size_t idempotency_memory = 0;  // 0 = engine default (limits.h)
+  size_t closed_orders_memory = 0;
 };
 
 std::string DefaultNodeName() {
@@ -111,6 +113,8 @@ int RunStart(const StartOpts& o) {
   so.block_stream.name = o.blocks_stream;
   so.block_stream.replicas = o.blocks_replicas;
   so.lease_bucket = o.lease_bucket;
+  so.idempotency_memory_entries_max = o.idempotency_memory;
+  so.closed_orders_memory_max = o.closed_orders_memory;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -204,6 +208,14 @@ void RegisterStart(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 5));
   cmd->add_option("--lease-bucket", o->lease_bucket, "NATS KV bucket of the shard leases")
       ->capture_default_str();
+  cmd->add_option("--idempotency-memory", o->idempotency_memory,
+                  "Tx ids kept in memory per shard before older ones move to run files "
+                  "(default 2^21 = 2097152, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kIdempotencyMemoryEntriesMax));
+  cmd->add_option("--closed-orders-memory", o->closed_orders_memory,
+                  "Closed orders kept in memory per shard before older ones move to run files "
+                  "(default 2^18 = 262144, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kClosedOrdersMemoryMax));
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->add_option("--metrics", o->metrics,
