@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <thread>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -121,7 +122,8 @@ RunFileWriter::~RunFileWriter() {
 
 Status RunFileWriter::Create(const std::string& path, const uint8_t* header,
                              const char* footer_magic, uint64_t count, size_t record_bytes,
-                             uint64_t bloom_blocks, const SipKey& bloom_key, bool sync) {
+                             uint64_t bloom_blocks, const SipKey& bloom_key, bool sync,
+                             uint64_t bytes_per_s) {
   GL_ASSERT(fd_ < 0 && record_bytes > 0 && record_bytes <= kRunWriteChunkBytes);
   path_ = path;
   std::memcpy(footer_magic_, footer_magic, sizeof(footer_magic_));
@@ -132,6 +134,8 @@ Status RunFileWriter::Create(const std::string& path, const uint8_t* header,
   bloom_blocks_ = bloom_blocks;
   bloom_key_ = bloom_key;
   sync_ = sync;
+  bytes_per_s_ = bytes_per_s;
+  started_ = std::chrono::steady_clock::now();
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd_ < 0) return ErrnoStatus("open " + temp_path_, errno);
   buffer_.reserve(kRunWriteChunkBytes);
@@ -201,6 +205,12 @@ Status RunFileWriter::Flush() {
   const uint64_t before = written_bytes_;
   written_bytes_ += buffer_.size();
   buffer_.clear();
+  if (bytes_per_s_ != 0) {
+    // Not before written / rate seconds since Create.
+    const auto due =
+        started_ + std::chrono::microseconds(written_bytes_ * 1'000'000 / bytes_per_s_);
+    std::this_thread::sleep_until(due);
+  }
   if (!sync_ || written_bytes_ == before) return Status::Ok();
   (void)::sync_file_range(fd_, off_t(before), off_t(written_bytes_ - before),
                           SYNC_FILE_RANGE_WRITE);

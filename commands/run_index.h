@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -63,6 +64,14 @@ struct RunIndexOptions {
   uint32_t bloom_bits_per_entry = 10;
   // fsync each run and the directory. Only logic tests turn it off.
   bool sync = true;
+  // A merge writes at most this many bytes per second; 0 = as fast as it
+  // can. Merges run in the background and only save Bloom probes, while a
+  // burst of a few hundred MB queues ahead of the log's fdatasyncs on the
+  // same disk, which every acknowledgement waits for (RocksDB's rate
+  // limiter, for the same reason). At 32 MiB/s the soak's largest merge
+  // (3M ids, 130 MB) takes about 4 s. Evictions are not paced: memory waits
+  // for them.
+  uint64_t merge_bytes_per_s = uint64_t{32} << 20;
 };
 
 // CRC-32C (Castagnoli) as in iSCSI / LevelDB: SSE4.2 when the CPU has it.
@@ -100,9 +109,10 @@ class RunFileWriter {
   RunFileWriter& operator=(const RunFileWriter&) = delete;
   ~RunFileWriter();
 
+  // bytes_per_s: pace the writes (sleeping between chunks); 0 = unpaced.
   Status Create(const std::string& path, const uint8_t* header, const char* footer_magic,
                 uint64_t count, size_t record_bytes, uint64_t bloom_blocks, const SipKey& bloom_key,
-                bool sync);
+                bool sync, uint64_t bytes_per_s = 0);
   // One record: its first 16 bytes are the key, above the previous record's.
   Status Add(const uint8_t* record);
   Status Finish();
@@ -124,6 +134,8 @@ class RunFileWriter {
   uint32_t crc_ = 0;  // CRC-32C of everything appended so far
   std::vector<uint8_t> buffer_;
   uint64_t written_bytes_ = 0, synced_bytes_ = 0;
+  uint64_t bytes_per_s_ = 0;
+  std::chrono::steady_clock::time_point started_;
 };
 SipKey RandomBloomKey();
 void BloomSet(uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx);
@@ -157,7 +169,8 @@ class SortedRun {
 
   // Starts the file of a run of `count` records over (seq_lo, seq_hi].
   static Status Create(run_detail::RunFileWriter* w, const std::string& dir, uint64_t seq_lo,
-                       uint64_t seq_hi, uint64_t count, const RunIndexOptions& options) {
+                       uint64_t seq_hi, uint64_t count, const RunIndexOptions& options,
+                       uint64_t bytes_per_s = 0) {
     GL_ASSERT(seq_lo < seq_hi);
     const uint64_t bits = count * options.bloom_bits_per_entry;
     const uint64_t blocks = (bits + 511) / 512;
@@ -175,7 +188,8 @@ class SortedRun {
     PutU64(p + 48, key.k0);
     PutU64(p + 56, key.k1);
     return w->Create(JoinPath(dir, run_detail::RunName(Codec::kPrefix, seq_lo, seq_hi)), p,
-                     Codec::kFooterMagic, count, Codec::kRecordBytes, blocks, key, options.sync);
+                     Codec::kFooterMagic, count, Codec::kRecordBytes, blocks, key, options.sync,
+                     bytes_per_s);
   }
 
   // Maps and verifies the whole file (sizes, footer, CRC, record order, seqs
@@ -355,7 +369,7 @@ struct RunMerge {
     uint64_t count = 0;
     run_detail::MergeNewest(sources, [&](const uint8_t*) { ++count; });
     run_detail::RunFileWriter w;
-    GL_RETURN_IF_ERROR(Run::Create(&w, dir, lo, hi, count, options));
+    GL_RETURN_IF_ERROR(Run::Create(&w, dir, lo, hi, count, options, options.merge_bytes_per_s));
     Status st;
     run_detail::MergeNewest(sources, [&](const uint8_t* r) {
       if (st.ok()) st = w.Add(r);

@@ -1,5 +1,6 @@
 // giftledger start: serve the ledger's shards over NATS until SIGINT/SIGTERM
 // (drain, flush, snapshot, exit 0); SIGHUP reloads DIR/gateways.json.
+#include <malloc.h>
 #include <nats/nats.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -70,7 +71,16 @@ void WaitForStop(boost::asio::io_context& io, boost::asio::signal_set& signals,
   io.run();
 }
 
+// A service runs for months: memory it frees must go back to the system.
+// glibc raises its mmap threshold each time a large block is freed, up to
+// 32 MiB, after which the multi-MiB buffers of evictions and merges come from
+// the heap and stay there, fragmented; in the soak RssAnon grew 18 % in
+// 6 minutes that way. A fixed threshold keeps every block of 256 KiB or
+// more in its own mapping, unmapped when freed. Before any thread starts.
+void SetUpAllocator() { (void)::mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
+
 int RunStart(const StartOpts& o) {
+  SetUpAllocator();
   // stdout carries the "ready" line; logs go to stderr (docs/cli.md).
   spdlog::set_default_logger(spdlog::stderr_color_mt("start"));
   spdlog::set_level(spdlog::level::from_str(o.log_level));
