@@ -227,7 +227,7 @@ void Apply(ShardState& s, const Event& e, uint64_t seq) {
     // (a replay over runs written before the restart): memory keeps only the
     // entries after it, so the tiers never overlap.
     if (seq > s.idempotency_disk_seq) {
-      GL_ASSERT(s.idempotency.emplace(MustTxId(e.tx_id()), entry).second);
+      GL_ASSERT(s.idempotency.Insert(MustTxId(e.tx_id()), entry));
     }
   }
   s.last_seq = seq;

@@ -144,6 +144,12 @@ class ShardEngine {
   // fails the engine (fail closed, like a failed append).
   void MaybeEvict();
   void FinishEviction();
+  // Between batches, after MaybeEvict: installs a finished background merge
+  // and starts the next one the size tiers call for (RunIndex::PlanMerge).
+  // Never waits: a merge only saves Bloom probes and files, and evictions
+  // append runs meanwhile. A failed merge is logged, not fatal.
+  void MaybeMerge();
+  void FinishMerge();
   void FailEngine(const std::string& why);
   size_t IdempotencyMemoryHardMax() const;
   size_t ClosedOrdersMemoryHardMax() const;
@@ -169,6 +175,13 @@ class ShardEngine {
   // The eviction whose runs are being written, if any (engine.cc).
   struct Eviction;
   std::unique_ptr<Eviction> eviction_;  // guarded by submit_mu_
+  // The merge whose run is being written, if any (engine.cc).
+  struct Merge;
+  std::unique_ptr<Merge> merge_;  // guarded by submit_mu_
+  // After a failed merge: the covered seq an index must reach (a new run)
+  // before merges of it are planned again.
+  uint64_t merge_retry_idempotency_seq_ = 0;  // guarded by submit_mu_
+  uint64_t merge_retry_orders_seq_ = 0;       // guarded by submit_mu_
   // Null when the engine fills no state roots. Shared with the writer's hook.
   std::shared_ptr<StateRootTracker> state_tree_;
 

@@ -133,7 +133,7 @@ uint64_t EngineBenchUser(const Command& c) {
 double DecideApplyPerS(const std::vector<Command>& mix) {
   ShardState s(ShardConfig{ShardId{0}, 1, 0});
   // As ShardEngine::Open does for its memory tier (the default budget).
-  s.idempotency.reserve(kIdempotencyMemoryEntriesMax + 1);
+  s.idempotency.Reserve(kIdempotencyMemoryEntriesMax + kIdempotencyMemoryEntriesMax / 2 + 1);
   uint64_t seq = 1;
   int64_t now = 1'700'000'000'000'000;
   Decision d;  // reused, as the engine does

@@ -220,5 +220,130 @@ TEST(IdempotencyIndex, MergeCutShortByACrashIsCleanedAtOpen) {
   EXPECT_EQ(names.value(), std::vector<std::string>{IdempotencyRunName(0, 20)});
 }
 
+// Runs of like size merge four at a time (size tiers), and a key in several
+// of them keeps the newest run's record.
+TEST(IdempotencyIndex, FourRunsOfLikeSizeMergeIntoOneKeepingTheNewestRecord) {
+  TempDir dir;
+  const IdempotencyIndexOptions o{10, false};
+  auto index = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  uint64_t seq = 0;
+  for (uint64_t run = 0; run < 5; ++run) {
+    // Id 1 in every run, with this run's seq; nine ids of its own.
+    std::vector<IdempotencyRecord> v = Batch(100 + run * 10, 9, seq);
+    v.push_back(Rec(1, seq + 10));
+    auto next = cur->Add(Sorted(v), seq + 10);
+    ASSERT_TRUE(next.ok());
+    cur = next.value();
+    seq += 10;
+    EXPECT_EQ(cur->runs(), run < 3 ? run + 1 : run - 2) << run;  // 1 2 3 1 2
+  }
+  EXPECT_EQ(cur->Find(Rec(1, 0).tx)->seq, 50u);
+  auto reopened = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened.value()->runs(), 2u);
+  EXPECT_EQ(reopened.value()->entries(), 4 * 9 + 1 + 10u);  // id 1 once in the merged run
+  EXPECT_EQ(reopened.value()->Find(Rec(1, 0).tx)->seq, 50u);
+}
+
+// Runs whose sizes never fall into one tier would never merge by tiers;
+// the run count still stays at kRunsMax, and every entry is kept.
+TEST(IdempotencyIndex, RunsOfUnlikeSizesStayWithinTheRunLimit) {
+  TempDir dir;
+  auto index = IdempotencyIndex::Open(dir.path(), IdempotencyIndexOptions{10, false});
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  uint64_t seq = 0, id = 1;
+  for (uint64_t run = 0; run < 2 * kRunsMax; ++run) {
+    const uint64_t n = run % 2 == 0 ? 1 : 3;  // any four newest: 3 > 2 x 1
+    auto next = cur->Add(Batch(id, n, seq), seq + n);
+    ASSERT_TRUE(next.ok());
+    cur = next.value();
+    seq += n;
+    id += n;
+    EXPECT_LE(cur->runs(), kRunsMax);
+  }
+  EXPECT_EQ(cur->entries(), id - 1);
+  for (uint64_t n = 1; n < id; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n) << n;
+}
+
+// The engine writes merges apart from evictions: a run appended while a
+// merge is written must survive the merge's install, in memory and on
+// reopen, and the merge's sources must be gone from the directory.
+TEST(IdempotencyIndex, RunAppendedWhileAMergeIsWrittenSurvivesItsInstall) {
+  TempDir dir;
+  const IdempotencyIndexOptions o{10, false};
+  auto index = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  uint64_t seq = 0;
+  auto append = [&](uint64_t first) {
+    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + 10, Batch(first, 10, seq), o);
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    cur = cur->WithRun(std::move(run.value()));
+    seq += 10;
+  };
+  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) append(1 + run * 10);
+  auto merge = cur->PlanMerge();
+  ASSERT_TRUE(merge.has_value());
+  ASSERT_EQ(merge->sources.size(), kRunMergeFanIn);
+  append(1000);  // an eviction finishing while the merge is written
+  ASSERT_TRUE(merge->Write().ok());
+  cur = cur->WithMerged(*merge);
+  EXPECT_EQ(cur->runs(), 2u);
+  EXPECT_EQ(cur->covered_seq(), seq);
+  for (uint64_t n = 1; n <= 10 * kRunMergeFanIn; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n);
+  for (uint64_t n = 1000; n < 1010; ++n) ASSERT_TRUE(cur->Find(Rec(n, 0).tx).has_value()) << n;
+  auto names = ListDir(dir.path());
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names.value().size(), 2u);  // the merged run and the appended one
+  auto reopened = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened.value()->runs(), 2u);
+  EXPECT_EQ(reopened.value()->covered_seq(), seq);
+  EXPECT_EQ(reopened.value()->entries(), 10 * kRunMergeFanIn + 10);
+}
+
+// A merged run is streamed to disk; its bytes must be what Open verifies
+// (count in the header, CRC over the whole file, records in key order), the
+// same as a run written from memory.
+TEST(IdempotencyIndex, StreamedMergeOfManyRecordsIsAValidRun) {
+  TempDir dir;
+  const IdempotencyIndexOptions o{10, false};
+  auto index = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(index.ok());
+  std::shared_ptr<const IdempotencyIndex> cur = index.value();
+  // Four runs of 60k records (1.9 MB each): the merged file spans several
+  // write chunks, and every fourth id of run 0 is in every run (the newest
+  // one wins).
+  const uint64_t per_run = 60000;
+  uint64_t seq = 0;
+  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) {
+    std::vector<IdempotencyRecord> v;
+    for (uint64_t i = 0; i < per_run; ++i) {
+      const uint64_t id = run * per_run + i;
+      v.push_back(Rec(run > 0 && i % 4 == 0 ? i : id, seq + 1 + i));
+    }
+    auto written = IdempotencyIndex::WriteRun(dir.path(), seq, seq + per_run, Sorted(v), o);
+    ASSERT_TRUE(written.ok()) << written.status().ToString();
+    cur = cur->WithRun(std::move(written.value()));
+    seq += per_run;
+  }
+  auto merge = cur->PlanMerge();
+  ASSERT_TRUE(merge.has_value());
+  ASSERT_TRUE(merge->Write().ok());
+  cur = cur->WithMerged(*merge);
+  ASSERT_EQ(cur->runs(), 1u);
+  const uint64_t distinct = kRunMergeFanIn * per_run - (kRunMergeFanIn - 1) * per_run / 4;
+  EXPECT_EQ(cur->entries(), distinct);
+  auto reopened = IdempotencyIndex::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(reopened.value()->entries(), distinct);
+  // An id of run 0 rewritten in every later run answers with the last seq.
+  EXPECT_EQ(reopened.value()->Find(Rec(0, 0).tx)->seq, (kRunMergeFanIn - 1) * per_run + 1);
+  EXPECT_EQ(reopened.value()->Find(Rec(1, 0).tx)->seq, 2u);
+}
+
 }  // namespace
 }  // namespace giftledger::commands

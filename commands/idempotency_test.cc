@@ -133,7 +133,7 @@ TEST(StateHashTest, ChangesWithStateAndIgnoresInsertionOrder) {
   // Another bucket layout of the same maps hashes the same.
   ShardState c = a.state;
   c.wallets.rehash(4096);
-  c.idempotency.rehash(4096);
+  c.idempotency.Reserve(4096);
   EXPECT_EQ(StateHash(c), StateHash(a.state));
   c.wallets[UserId{1}].available += 1;
   EXPECT_NE(StateHash(c), StateHash(a.state));

@@ -2,7 +2,8 @@
 // evicted to run files keep their original result and seq (and TX_ID_REUSED
 // for other content) across a restart from snapshot + runs, after a replay
 // from zero, after a crash between a run write and the next snapshot; a
-// corrupt run stops the restart with DATA_LOSS naming the file.
+// corrupt run stops the restart with DATA_LOSS naming the file; while the
+// slots of evicted entries are erased in slices, reads answer from the run.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "commands/engine.h"
+#include "commands/idempotency_tier.h"
 #include "commands/test_util.h"
 #include "ledger/file.h"
 #include "ledger/manifest.h"
@@ -200,6 +202,46 @@ TEST_F(IdempotencyTierTest, CorruptRunStopsTheRestartWithDataLossNamingTheFile) 
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), Code::kDataLoss);
   EXPECT_NE(e.status().message().find(path), std::string::npos) << e.status().message();
+}
+
+// An eviction drops the moved entries from memory at once but erases their
+// slots in slices between batches. Meanwhile every id answers from the run
+// with its original seq, and the hash, the invariants and a snapshot do not
+// see the slots (memory never overrides the run for idempotency).
+TEST(IdempotencyTierSlices, ReadsDuringASlicedEraseAnswerFromTheRun) {
+  ::giftledger::testing::TempDir dir;
+  Harness h;
+  h.EnableDiskTier(dir.path(), 0, RunIndexOptions{10, false});  // evictions by hand
+  std::vector<uint64_t> seqs;
+  for (uint64_t i = 1; i <= 20; ++i) seqs.push_back(h.Run(TopUpCmd(Tx(i), 1000 + i, 10)).seq);
+  const Hash32 live = StateHash(h.state);
+  auto e = PrepareIdempotencyEviction(h.state, 8, h.state.last_seq);
+  ASSERT_TRUE(e.has_value());
+  ASSERT_TRUE(e->Write().ok());
+  const size_t moved = e->records.size();
+  FinishIdempotencyEviction(h.state, std::move(*e));
+  EXPECT_EQ(h.state.idempotency.size(), 4u);
+  EXPECT_EQ(h.state.idempotency.dropped(), moved);
+  for (size_t slice : {size_t{0}, size_t{7}, moved}) {
+    EraseIdempotencyDropped(h.state, slice);
+    for (uint64_t i = 1; i <= 20; ++i) {
+      auto found = h.state.FindIdempotency(*TxId::FromBytes(Tx(i)));
+      ASSERT_TRUE(found.has_value()) << i;
+      EXPECT_EQ(found->seq, seqs[i - 1]) << i;
+    }
+    EXPECT_EQ(StateHash(h.state), live);
+    EXPECT_TRUE(CheckInvariants(h.state).ok());
+    auto parsed = ParseState(SerializeState(h.state));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->idempotency.size(), 4u);
+    EXPECT_EQ(parsed->idempotency.dropped(), 0u);
+    ASSERT_TRUE(AttachIdempotencyIndex(parsed.value(), h.state.idempotency_disk).ok());
+    EXPECT_EQ(StateHash(parsed.value()), live);
+    const Outcome again = h.Run(TopUpCmd(Tx(3), 1003, 10));
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.seq, seqs[2]);
+  }
+  EXPECT_EQ(h.state.idempotency.dropped(), 0u);
 }
 
 }  // namespace

@@ -27,16 +27,30 @@ inline constexpr size_t kComboIdBytesMax = 16;
 inline constexpr uint32_t kHostShareBpsMax = 10'000;
 inline constexpr size_t kTxIdBytes = 16;
 inline constexpr size_t kCommandHashBytes = 16;
-// Default budget of the in-memory idempotency tier per shard (≈ 160 MiB);
+// Default budget of the in-memory idempotency tier per shard (its ring and
+// table take ≈ 250 MB, idempotency_memory.h);
 // older entries move to run files (docs/commands.md, "Memory budget and the
 // on-disk index"; EngineOptions::idempotency_memory_entries_max).
 inline constexpr size_t kIdempotencyMemoryEntriesMax = size_t{1} << 21;
+// Slots of idempotency entries already moved to a run that the engine erases
+// from memory between two batches (idempotency_memory.h): a million at once
+// held a batch for tens of ms; in slices the table is clean again within
+// about 64 batches, and a full ring erases one per insert meanwhile.
+inline constexpr size_t kIdempotencyEraseSliceMax = size_t{1} << 14;
 // Default budget of closed orders held in memory per shard (≈ 40 MiB at
 // ~150 bytes a table entry); the oldest move to run files (docs/commands.md,
 // "Closed orders on disk"; EngineOptions::closed_orders_memory_max). Only a
 // replayed or late order command reads an evicted one. Pending orders are
 // never evicted.
 inline constexpr size_t kClosedOrdersMemoryMax = size_t{1} << 18;
+// Size-tiered merging of run files (run_index.h, docs/commands.md "Merging"):
+// the newest kRunMergeFanIn runs merge into one when the largest holds at
+// most kRunMergeSizeRatio times the smallest; above kRunsMax runs per index
+// the smallest adjacent pair merges whatever the sizes. Every lookup of an
+// id not in memory probes one Bloom filter per run: kRunsMax bounds that.
+inline constexpr size_t kRunMergeFanIn = 4;
+inline constexpr size_t kRunMergeSizeRatio = 2;
+inline constexpr size_t kRunsMax = 24;
 
 // Any two balances or a balance and an amount add without int64 overflow.
 static_assert(kBalanceMax <= INT64_MAX / 4);
@@ -51,6 +65,9 @@ static_assert(kExpireOrdersBatchMax <= kBlockEventsMax);
 // expiry sweep's closures fit before the next eviction is due.
 static_assert(kClosedOrdersMemoryMax / 2 >= kExpireOrdersBatchMax);
 static_assert(kIdempotencyMemoryEntriesMax / 2 >= kExpireOrdersBatchMax);
+// Fewer than kRunMergeFanIn runs per tier of 4x: 10^9 ids in runs of 2^20
+// take 5 tiers, 15 runs, below kRunsMax.
+static_assert(kRunsMax >= 5 * (kRunMergeFanIn - 1) && kRunMergeFanIn >= 2);
 // A user's pending orders can all be expired by one sweep.
 static_assert(kPendingOrdersPerUserMax <= kExpireOrdersBatchMax);
 

@@ -37,7 +37,9 @@ std::optional<OrderEviction> PrepareOrderEviction(const ShardState& s, size_t cl
 }
 
 void FinishOrderEviction(ShardState& s, OrderEviction&& e) {
-  GL_ASSERT(e.next != nullptr && s.order_disk == e.base && e.cut > s.order_disk_seq);
+  // A merge may have been installed since the prepare (the engine runs them
+  // apart): it keeps the covered seq, so the run still starts where the index ends.
+  GL_ASSERT(e.run != nullptr && e.run->seq_lo() == s.order_disk_seq && e.cut > s.order_disk_seq);
   // The run is durable: only now may memory (and so any later snapshot) omit them.
   for (const OrderRecord& r : e.records) {
     auto it = s.orders.find(r.tx);
@@ -46,7 +48,7 @@ void FinishOrderEviction(ShardState& s, OrderEviction&& e) {
       s.orders.erase(it);
     }
   }
-  s.order_disk = std::move(e.next);
+  s.order_disk = s.order_disk->WithRun(std::move(e.run));
   s.order_disk_seq = e.cut;
 }
 
@@ -55,6 +57,7 @@ Status EvictClosedOrders(ShardState& s, size_t closed_memory_max, uint64_t seq_l
   if (!e) return Status::Ok();
   GL_RETURN_IF_ERROR(e->Write());
   FinishOrderEviction(s, std::move(*e));
+  s.order_disk = OrderIndex::MergeAll(std::move(s.order_disk));
   return Status::Ok();
 }
 

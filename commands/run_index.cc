@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <thread>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -70,49 +71,19 @@ bool EndsWith(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-// Runs are written in chunks of this size, each handed to writeback as soon
-// as it is written and waited for one chunk later (RocksDB's bytes_per_sync):
-// a run of 100 MB dirtied at once and fsynced at the end queues that much
-// ahead of the log's small fdatasyncs on the same disk, and stalled the
-// shard's commits for seconds in the soak.
-constexpr size_t kRunWriteChunkBytes = size_t{4} << 20;
-
-Status WriteAll(int fd, const std::string& path, const std::string& bytes, bool sync) {
-  size_t done = 0;
-  size_t synced = 0;  // bytes before this offset were waited for
-  while (done < bytes.size()) {
-    const size_t chunk = std::min(kRunWriteChunkBytes, bytes.size() - done);
-    const ssize_t n = ::write(fd, bytes.data() + done, chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoStatus("write " + path, errno);
-    const size_t before = done;
-    done += size_t(n);
-    if (!sync) continue;
-    // Start writeback of what was just written, then wait for the chunk
-    // before it. Errors surface in the fsync that follows, which is the one
-    // that counts; these calls only pace the writeback.
-    (void)::sync_file_range(fd, off_t(before), off_t(done - before), SYNC_FILE_RANGE_WRITE);
-    if (before > synced) {
-      (void)::sync_file_range(
-          fd, off_t(synced), off_t(before - synced),
-          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      synced = before;
-    }
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 uint32_t Crc32cPortable(const uint8_t* data, size_t size) { return ~CrcPortable(~0u, data, size); }
 
-uint32_t Crc32c(const uint8_t* data, size_t size) {
+uint32_t Crc32cExtend(uint32_t crc, const uint8_t* data, size_t size) {
 #if defined(__x86_64__)
   static const bool hardware = __builtin_cpu_supports("sse4.2");
-  if (hardware) return ~CrcHardware(~0u, data, size);
+  if (hardware) return ~CrcHardware(~crc, data, size);
 #endif
-  return Crc32cPortable(data, size);
+  return ~CrcPortable(~crc, data, size);
 }
+
+uint32_t Crc32c(const uint8_t* data, size_t size) { return Crc32cExtend(0, data, size); }
 
 namespace run_detail {
 
@@ -143,19 +114,113 @@ bool ParseRunName(const std::string& name, const char* prefix, uint64_t* lo, uin
 
 bool IsTempName(const std::string& name) { return EndsWith(name, kTempSuffix); }
 
-Status WriteFileDurably(const std::string& path, const std::string& bytes, bool sync) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("open " + tmp, errno);
-  Status st = WriteAll(fd, tmp, bytes, sync);
-  if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + tmp, errno);
-  ::close(fd);
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
+RunFileWriter::~RunFileWriter() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(temp_path_.c_str());  // never finished: nothing durable was promised
+}
+
+Status RunFileWriter::Create(const std::string& path, const uint8_t* header,
+                             const char* footer_magic, uint64_t count, size_t record_bytes,
+                             uint64_t bloom_blocks, const SipKey& bloom_key, bool sync,
+                             uint64_t bytes_per_s) {
+  GL_ASSERT(fd_ < 0 && record_bytes > 0 && record_bytes <= kRunWriteChunkBytes);
+  path_ = path;
+  std::memcpy(footer_magic_, footer_magic, sizeof(footer_magic_));
+  temp_path_ = path + ".tmp";
+  count_ = count;
+  record_bytes_ = record_bytes;
+  bloom_.assign(size_t(bloom_blocks * 64), 0);
+  bloom_blocks_ = bloom_blocks;
+  bloom_key_ = bloom_key;
+  sync_ = sync;
+  bytes_per_s_ = bytes_per_s;
+  started_ = std::chrono::steady_clock::now();
+  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd_ < 0) return ErrnoStatus("open " + temp_path_, errno);
+  buffer_.reserve(kRunWriteChunkBytes);
+  return Append(header, kRunHeaderBytes);
+}
+
+Status RunFileWriter::Add(const uint8_t* record) {
+  GL_ASSERT(fd_ >= 0 && added_ < count_);
+  if (added_ > 0) GL_ASSERT(std::memcmp(last_key_, record, sizeof(last_key_)) < 0);
+  std::memcpy(last_key_, record, sizeof(last_key_));
+  ++added_;
+  if (bloom_blocks_ != 0) {
+    TxId tx;
+    std::memcpy(tx.bytes.data(), record, sizeof(last_key_));
+    BloomSet(bloom_.data(), bloom_blocks_, bloom_key_, tx);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
-  return sync ? FileSystem::Default()->SyncDir(DirName(path)) : Status::Ok();
+  return Append(record, record_bytes_);
+}
+
+Status RunFileWriter::Finish() {
+  GL_ASSERT(fd_ >= 0 && added_ == count_);
+  GL_RETURN_IF_ERROR(Append(bloom_.data(), bloom_.size()));
+  uint8_t footer[kRunFooterBytes];
+  PutU32(footer, crc_);
+  std::memcpy(footer + 4, footer_magic_, 4);
+  GL_RETURN_IF_ERROR(Append(footer, sizeof(footer)));
+  GL_RETURN_IF_ERROR(Flush());
+  if (sync_ && ::fsync(fd_) != 0) return ErrnoStatus("fsync " + temp_path_, errno);
+  if (::close(std::exchange(fd_, -1)) != 0) {
+    ::unlink(temp_path_.c_str());
+    return ErrnoStatus("close " + temp_path_, errno);
+  }
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp_path_.c_str());
+    return ErrnoStatus("rename " + temp_path_, err);
+  }
+  return sync_ ? FileSystem::Default()->SyncDir(DirName(path_)) : Status::Ok();
+}
+
+Status RunFileWriter::Append(const uint8_t* data, size_t size) {
+  crc_ = Crc32cExtend(crc_, data, size);
+  while (size > 0) {
+    const size_t n = std::min(size, kRunWriteChunkBytes - buffer_.size());
+    buffer_.insert(buffer_.end(), data, data + n);
+    data += n;
+    size -= n;
+    if (buffer_.size() == kRunWriteChunkBytes) GL_RETURN_IF_ERROR(Flush());
+  }
+  return Status::Ok();
+}
+
+// Each chunk is handed to writeback as soon as it is written and waited for
+// one chunk later (RocksDB's bytes_per_sync): a run of 100 MB dirtied at once
+// and fsynced at the end queues that much ahead of the log's small
+// fdatasyncs on the same disk, and stalled the shard's commits for seconds in
+// the soak. Errors surface in the fsync of Finish, the one that counts; these
+// calls only pace the writeback.
+Status RunFileWriter::Flush() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus("write " + temp_path_, errno);
+    done += size_t(n);
+  }
+  const uint64_t before = written_bytes_;
+  written_bytes_ += buffer_.size();
+  buffer_.clear();
+  if (bytes_per_s_ != 0) {
+    // Not before written / rate seconds since Create.
+    const auto due =
+        started_ + std::chrono::microseconds(written_bytes_ * 1'000'000 / bytes_per_s_);
+    std::this_thread::sleep_until(due);
+  }
+  if (!sync_ || written_bytes_ == before) return Status::Ok();
+  (void)::sync_file_range(fd_, off_t(before), off_t(written_bytes_ - before),
+                          SYNC_FILE_RANGE_WRITE);
+  if (before > synced_bytes_) {
+    (void)::sync_file_range(
+        fd_, off_t(synced_bytes_), off_t(before - synced_bytes_),
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    synced_bytes_ = before;
+  }
+  return Status::Ok();
 }
 
 SipKey RandomBloomKey() { return DrawProcessHashKey(); }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -47,6 +48,7 @@
 #include <vector>
 
 #include "commands/ids.h"
+#include "commands/limits.h"
 #include "ledger/coding.h"
 #include "ledger/file.h"
 #include "ledger/status.h"
@@ -62,10 +64,20 @@ struct RunIndexOptions {
   uint32_t bloom_bits_per_entry = 10;
   // fsync each run and the directory. Only logic tests turn it off.
   bool sync = true;
+  // A merge writes at most this many bytes per second; 0 = as fast as it
+  // can. Merges run in the background and only save Bloom probes, while a
+  // burst of a few hundred MB queues ahead of the log's fdatasyncs on the
+  // same disk, which every acknowledgement waits for (RocksDB's rate
+  // limiter, for the same reason). At 32 MiB/s the soak's largest merge
+  // (3M ids, 130 MB) takes about 4 s. Evictions are not paced: memory waits
+  // for them.
+  uint64_t merge_bytes_per_s = uint64_t{32} << 20;
 };
 
 // CRC-32C (Castagnoli) as in iSCSI / LevelDB: SSE4.2 when the CPU has it.
 uint32_t Crc32c(const uint8_t* data, size_t size);
+// The CRC-32C of a ‖ b from crc = Crc32c(a) and b (Crc32cExtend(0, x) = Crc32c(x)).
+uint32_t Crc32cExtend(uint32_t crc, const uint8_t* data, size_t size);
 // The table-driven path, for the test that pins both to the same values.
 uint32_t Crc32cPortable(const uint8_t* data, size_t size);
 
@@ -80,8 +92,51 @@ namespace run_detail {
 std::string RunName(const char* prefix, uint64_t seq_lo, uint64_t seq_hi);
 bool ParseRunName(const std::string& name, const char* prefix, uint64_t* lo, uint64_t* hi);
 bool IsTempName(const std::string& name);
-// temp + (fsync) + rename + (directory fsync).
-Status WriteFileDurably(const std::string& path, const std::string& bytes, bool sync);
+// Writes one run file front to back without holding it in memory: the
+// header (its count known up front), `count` records in ascending key order,
+// then the Bloom filter and the footer, into path.tmp; Finish fsyncs,
+// renames and fsyncs the directory. Destroyed unfinished, it removes the
+// temp file. A merge of millions of ids so needs a chunk buffer and the
+// filter, not the whole merged run (which an earlier version built in memory:
+// hundreds of MiB of RssAnon per shard for the largest merges of the soak).
+class RunFileWriter {
+ public:
+  // Write size; also the writeback pacing unit (RunFileWriter::Flush).
+  static constexpr size_t kRunWriteChunkBytes = size_t{4} << 20;
+
+  RunFileWriter() = default;
+  RunFileWriter(const RunFileWriter&) = delete;
+  RunFileWriter& operator=(const RunFileWriter&) = delete;
+  ~RunFileWriter();
+
+  // bytes_per_s: pace the writes (sleeping between chunks); 0 = unpaced.
+  Status Create(const std::string& path, const uint8_t* header, const char* footer_magic,
+                uint64_t count, size_t record_bytes, uint64_t bloom_blocks, const SipKey& bloom_key,
+                bool sync, uint64_t bytes_per_s = 0);
+  // One record: its first 16 bytes are the key, above the previous record's.
+  Status Add(const uint8_t* record);
+  Status Finish();
+
+ private:
+  Status Append(const uint8_t* data, size_t size);
+  Status Flush();
+
+  std::string path_, temp_path_;
+  int fd_ = -1;
+  uint64_t count_ = 0, added_ = 0;
+  size_t record_bytes_ = 0;
+  std::vector<uint8_t> bloom_;
+  uint64_t bloom_blocks_ = 0;
+  SipKey bloom_key_;
+  char footer_magic_[4] = {};
+  uint8_t last_key_[16] = {};
+  bool sync_ = true;
+  uint32_t crc_ = 0;  // CRC-32C of everything appended so far
+  std::vector<uint8_t> buffer_;
+  uint64_t written_bytes_ = 0, synced_bytes_ = 0;
+  uint64_t bytes_per_s_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
 SipKey RandomBloomKey();
 void BloomSet(uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx);
 bool BloomTest(const uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx);
@@ -100,40 +155,41 @@ class SortedRun {
   // dir/<name of (lo, hi]>: temp file, fsync, rename, dir fsync.
   static Status Write(const std::string& dir, uint64_t seq_lo, uint64_t seq_hi,
                       const std::vector<Record>& sorted, const RunIndexOptions& options) {
+    run_detail::RunFileWriter w;
+    GL_RETURN_IF_ERROR(Create(&w, dir, seq_lo, seq_hi, sorted.size(), options));
+    uint8_t r[Codec::kRecordBytes];
+    for (const Record& rec : sorted) {
+      GL_ASSERT(InRange(Codec::Seq(rec.entry), seq_lo, seq_hi));
+      std::memcpy(r, rec.tx.bytes.data(), kTxIdBytesOnDisk);
+      Codec::Encode(rec.entry, r + kTxIdBytesOnDisk);
+      GL_RETURN_IF_ERROR(w.Add(r));
+    }
+    return w.Finish();
+  }
+
+  // Starts the file of a run of `count` records over (seq_lo, seq_hi].
+  static Status Create(run_detail::RunFileWriter* w, const std::string& dir, uint64_t seq_lo,
+                       uint64_t seq_hi, uint64_t count, const RunIndexOptions& options,
+                       uint64_t bytes_per_s = 0) {
     GL_ASSERT(seq_lo < seq_hi);
-    const uint64_t bits = uint64_t(sorted.size()) * options.bloom_bits_per_entry;
+    const uint64_t bits = count * options.bloom_bits_per_entry;
     const uint64_t blocks = (bits + 511) / 512;
     const SipKey key = run_detail::RandomBloomKey();
-    std::string f(
-        kRunHeaderBytes + sorted.size() * Codec::kRecordBytes + blocks * 64 + kRunFooterBytes,
-        '\0');
-    auto* p = reinterpret_cast<uint8_t*>(f.data());
+    uint8_t p[kRunHeaderBytes] = {};
     std::memcpy(p, Codec::kMagic, 4);
     PutU16(p + 4, 1);
     PutU16(p + 6, uint16_t(kRunHeaderBytes));
     PutU32(p + 8, uint32_t(Codec::kRecordBytes));
     PutU32(p + 12, kRunBloomK);
-    PutU64(p + 16, sorted.size());
+    PutU64(p + 16, count);
     PutU64(p + 24, seq_lo);
     PutU64(p + 32, seq_hi);
     PutU64(p + 40, blocks * 64);
     PutU64(p + 48, key.k0);
     PutU64(p + 56, key.k1);
-    uint8_t* r = p + kRunHeaderBytes;
-    uint8_t* bloom = r + sorted.size() * Codec::kRecordBytes;
-    for (size_t i = 0; i < sorted.size(); ++i, r += Codec::kRecordBytes) {
-      const Record& rec = sorted[i];
-      GL_ASSERT(i == 0 || sorted[i - 1].tx < rec.tx);
-      GL_ASSERT(InRange(Codec::Seq(rec.entry), seq_lo, seq_hi));
-      std::memcpy(r, rec.tx.bytes.data(), kTxIdBytesOnDisk);
-      Codec::Encode(rec.entry, r + kTxIdBytesOnDisk);
-      if (blocks != 0) run_detail::BloomSet(bloom, blocks, key, rec.tx);
-    }
-    uint8_t* footer = p + f.size() - kRunFooterBytes;
-    PutU32(footer, Crc32c(p, f.size() - kRunFooterBytes));
-    std::memcpy(footer + 4, Codec::kFooterMagic, 4);
-    return run_detail::WriteFileDurably(
-        JoinPath(dir, run_detail::RunName(Codec::kPrefix, seq_lo, seq_hi)), f, options.sync);
+    return w->Create(JoinPath(dir, run_detail::RunName(Codec::kPrefix, seq_lo, seq_hi)), p,
+                     Codec::kFooterMagic, count, Codec::kRecordBytes, blocks, key, options.sync,
+                     bytes_per_s);
   }
 
   // Maps and verifies the whole file (sizes, footer, CRC, record order, seqs
@@ -229,13 +285,15 @@ class SortedRun {
   uint64_t seq_lo() const { return seq_lo_; }
   uint64_t seq_hi() const { return seq_hi_; }
   const std::string& path() const { return path_; }
-  Record record(size_t i) const {
-    const uint8_t* r = records_ + i * Codec::kRecordBytes;
+  Record record(size_t i) const { return Decode(raw(i)); }
+  static Record Decode(const uint8_t* raw) {
     Record rec;
-    std::memcpy(rec.tx.bytes.data(), r, kTxIdBytesOnDisk);
-    rec.entry = Codec::Decode(r + kTxIdBytesOnDisk);
+    std::memcpy(rec.tx.bytes.data(), raw, kTxIdBytesOnDisk);
+    rec.entry = Codec::Decode(raw + kTxIdBytesOnDisk);
     return rec;
   }
+  // Record i as stored: the 16-byte key, then the Codec's payload.
+  const uint8_t* raw(size_t i) const { return records_ + i * Codec::kRecordBytes; }
   TxId tx(size_t i) const {
     TxId t;
     std::memcpy(t.bytes.data(), records_ + i * Codec::kRecordBytes, kTxIdBytesOnDisk);
@@ -257,6 +315,73 @@ class SortedRun {
   SipKey bloom_key_;
   uint64_t seq_lo_ = 0;
   uint64_t seq_hi_ = 0;
+};
+
+namespace run_detail {
+// Calls fn(raw record) for every key of `runs` (sorted runs, oldest first)
+// once, in ascending key order, with the newest run's record for a key that
+// several hold.
+template <typename RunPtr, typename Fn>
+void MergeNewest(const std::vector<RunPtr>& runs, Fn&& fn) {
+  std::vector<size_t> pos(runs.size(), 0);
+  for (;;) {
+    size_t best = runs.size();
+    const uint8_t* best_key = nullptr;
+    for (size_t k = 0; k < runs.size(); ++k) {
+      if (pos[k] == runs[k]->count()) continue;
+      const uint8_t* key = runs[k]->raw(pos[k]);
+      const int c = best == runs.size() ? -1 : std::memcmp(key, best_key, 16);
+      if (c > 0) continue;
+      if (c == 0) ++pos[best];  // an older copy, superseded by this newer run's
+      best = k;
+      best_key = key;
+    }
+    if (best == runs.size()) return;
+    fn(runs[best]->raw(pos[best]++));
+  }
+}
+}  // namespace run_detail
+
+// Adjacent runs merged into one file: planned on the state's thread
+// (RunIndex::PlanMerge), written on any thread (it reads only its sources,
+// which never change), installed back on the state's thread
+// (RunIndex::WithMerged). Evictions append runs meanwhile; the sources stay
+// where they were, because only one merge per index is planned at a time.
+template <typename Codec>
+struct RunMerge {
+  using Run = SortedRun<Codec>;
+  std::string dir;
+  RunIndexOptions options;
+  std::vector<std::shared_ptr<const Run>> sources;  // adjacent seq ranges, oldest first
+  std::shared_ptr<const Run> merged;                // set by a successful Write
+
+  // Streams the merged run to disk (two passes over the sources: the count
+  // goes into the header), opens it, then deletes the sources' files:
+  // index objects still holding them keep their mappings, and a crash
+  // before the deletion is cleaned by RunIndex::Open (contained runs).
+  Status Write() {
+    GL_ASSERT(sources.size() >= 2);
+    for (size_t r = 1; r < sources.size(); ++r) {
+      GL_ASSERT(sources[r - 1]->seq_hi() == sources[r]->seq_lo());
+    }
+    const uint64_t lo = sources.front()->seq_lo();
+    const uint64_t hi = sources.back()->seq_hi();
+    uint64_t count = 0;
+    run_detail::MergeNewest(sources, [&](const uint8_t*) { ++count; });
+    run_detail::RunFileWriter w;
+    GL_RETURN_IF_ERROR(Run::Create(&w, dir, lo, hi, count, options, options.merge_bytes_per_s));
+    Status st;
+    run_detail::MergeNewest(sources, [&](const uint8_t* r) {
+      if (st.ok()) st = w.Add(r);
+    });
+    GL_RETURN_IF_ERROR(st);
+    GL_RETURN_IF_ERROR(w.Finish());
+    auto run = Run::Open(JoinPath(dir, run_detail::RunName(Codec::kPrefix, lo, hi)));
+    if (!run.ok()) return run.status();
+    merged = std::move(run.value());
+    for (const auto& r : sources) ::unlink(r->path().c_str());
+    return Status::Ok();
+  }
 };
 
 template <typename Codec>
@@ -326,50 +451,108 @@ class RunIndex {
 
   // A new index with `sorted` (every entry with seq in (covered_seq,
   // seq_hi], strictly ascending tx ids) written as a durable run, then runs
-  // merged while the older of the two newest is at most twice the newer (so
-  // there are O(log n) runs). `this` is unchanged. Merge failures are logged
-  // and leave the runs unmerged (still a valid index).
+  // merged by size tier (MergeAll), all before it returns: replay and tests.
+  // The engine does the same in steps, off its thread (RunEviction,
+  // RunMerge). `this` is unchanged.
   Result<std::shared_ptr<const RunIndex>> Add(const std::vector<Record>& sorted,
                                               uint64_t seq_hi) const {
-    if (seq_hi <= covered_seq_) {
+    auto run = WriteRun(dir_, covered_seq_, seq_hi, sorted, options_);
+    if (!run.ok()) return run.status();
+    return MergeAll(WithRun(std::move(run.value())));
+  }
+
+  // Writes `sorted` as the durable run of (seq_lo, seq_hi] and opens it.
+  static Result<std::shared_ptr<const Run>> WriteRun(const std::string& dir, uint64_t seq_lo,
+                                                     uint64_t seq_hi,
+                                                     const std::vector<Record>& sorted,
+                                                     const RunIndexOptions& options) {
+    if (seq_hi <= seq_lo) {
       return InvalidArgument(std::string(Codec::kWhat) + " run before the covered seq");
     }
-    GL_RETURN_IF_ERROR(Run::Write(dir_, covered_seq_, seq_hi, sorted, options_));
-    auto run = Run::Open(JoinPath(dir_, run_detail::RunName(Codec::kPrefix, covered_seq_, seq_hi)));
-    if (!run.ok()) return run.status();
+    GL_RETURN_IF_ERROR(Run::Write(dir, seq_lo, seq_hi, sorted, options));
+    return Run::Open(JoinPath(dir, run_detail::RunName(Codec::kPrefix, seq_lo, seq_hi)));
+  }
+
+  // This index with `run`, which starts where this index ends, appended.
+  std::shared_ptr<const RunIndex> WithRun(std::shared_ptr<const Run> run) const {
+    GL_ASSERT(run->seq_lo() == covered_seq_);
     std::shared_ptr<RunIndex> next(new RunIndex(*this));
-    next->runs_.push_back(std::move(run.value()));
-    next->covered_seq_ = seq_hi;
-    while (next->runs_.size() >= 2) {
-      const size_t n = next->runs_.size();
-      if (next->runs_[n - 2]->count() > 2 * next->runs_[n - 1]->count()) break;
-      if (Status st = next->MergeNewestTwo(); !st.ok()) {
+    next->covered_seq_ = run->seq_hi();
+    next->runs_.push_back(std::move(run));
+    return next;
+  }
+
+  // The merge the size tiers call for next, if any (docs/commands.md,
+  // "Merging"): the newest kRunMergeFanIn runs when they have similar sizes
+  // (the largest at most kRunMergeSizeRatio times the smallest), so a merge
+  // lifts entries to a tier about kRunMergeFanIn times larger, each entry is
+  // rewritten about log_4(ids / run size) times, and each tier holds fewer
+  // than kRunMergeFanIn runs. Runs of unlike sizes (a replay's, another
+  // budget's) could escape that rule forever: above kRunsMax runs, the
+  // adjacent pair with the fewest entries.
+  std::optional<RunMerge<Codec>> PlanMerge() const {
+    const size_t n = runs_.size();
+    size_t first = n, count = 0;
+    if (n >= kRunMergeFanIn) {
+      size_t lo = SIZE_MAX, hi = 0;
+      for (size_t i = n - kRunMergeFanIn; i < n; ++i) {
+        lo = std::min(lo, runs_[i]->count());
+        hi = std::max(hi, runs_[i]->count());
+      }
+      if (hi <= kRunMergeSizeRatio * std::max<size_t>(lo, 1)) {
+        first = n - kRunMergeFanIn;
+        count = kRunMergeFanIn;
+      }
+    }
+    if (count == 0 && n > kRunsMax) {
+      size_t best = SIZE_MAX;
+      for (size_t i = 0; i + 1 < n; ++i) {
+        const size_t pair = runs_[i]->count() + runs_[i + 1]->count();
+        if (pair < best) {
+          best = pair;
+          first = i;
+        }
+      }
+      count = 2;
+    }
+    if (count == 0) return std::nullopt;
+    RunMerge<Codec> m;
+    m.dir = dir_;
+    m.options = options_;
+    m.sources.assign(runs_.begin() + ptrdiff_t(first), runs_.begin() + ptrdiff_t(first + count));
+    return m;
+  }
+
+  // This index with the merge's sources, which must still be in it side by
+  // side (runs are only appended meanwhile), replaced by its merged run.
+  std::shared_ptr<const RunIndex> WithMerged(const RunMerge<Codec>& m) const {
+    GL_ASSERT(m.merged != nullptr);
+    const auto it = std::find(runs_.begin(), runs_.end(), m.sources.front());
+    GL_ASSERT(it != runs_.end() && size_t(runs_.end() - it) >= m.sources.size());
+    GL_ASSERT(std::equal(m.sources.begin(), m.sources.end(), it));
+    std::shared_ptr<RunIndex> next(new RunIndex(*this));
+    const auto at = next->runs_.begin() + (it - runs_.begin());
+    *at = m.merged;
+    next->runs_.erase(at + 1, at + ptrdiff_t(m.sources.size()));
+    return next;
+  }
+
+  // Every merge PlanMerge calls for, done now. A failed merge is logged and
+  // leaves its runs unmerged (still a valid index).
+  static std::shared_ptr<const RunIndex> MergeAll(std::shared_ptr<const RunIndex> index) {
+    while (auto m = index->PlanMerge()) {
+      if (Status st = m->Write(); !st.ok()) {
         spdlog::warn("{}: merge failed, runs kept unmerged: {}", Codec::kWhat, st.ToString());
         break;
       }
+      index = index->WithMerged(*m);
     }
-    return std::shared_ptr<const RunIndex>(std::move(next));
+    return index;
   }
 
   // Every key once, in ascending tx id order, with its newest record.
   void ForEach(const std::function<void(const Record&)>& fn) const {
-    std::vector<size_t> pos(runs_.size(), 0);
-    for (;;) {
-      int best = -1;
-      TxId best_tx;
-      for (size_t r = 0; r < runs_.size(); ++r) {
-        if (pos[r] == runs_[r]->count()) continue;
-        const TxId t = runs_[r]->tx(pos[r]);
-        // Ties go to the later (newer) run; the older copies are skipped.
-        if (best < 0 || t < best_tx || t == best_tx) {
-          if (best >= 0 && t == best_tx) ++pos[size_t(best)];
-          best = int(r);
-          best_tx = t;
-        }
-      }
-      if (best < 0) return;
-      fn(runs_[size_t(best)]->record(pos[size_t(best)]++));
-    }
+    run_detail::MergeNewest(runs_, [&](const uint8_t* r) { fn(Run::Decode(r)); });
   }
 
   uint64_t covered_seq() const { return covered_seq_; }
@@ -381,40 +564,10 @@ class RunIndex {
   }
   size_t runs() const { return runs_.size(); }
   const std::string& dir() const { return dir_; }
+  const RunIndexOptions& options() const { return options_; }
 
  private:
   RunIndex(std::string dir, RunIndexOptions options) : dir_(std::move(dir)), options_(options) {}
-
-  // Merges runs_[n - 2] and runs_[n - 1] (adjacent seq ranges) into one
-  // file; a key in both keeps the newer run's record.
-  Status MergeNewestTwo() {
-    const size_t n = runs_.size();
-    const Run& a = *runs_[n - 2];
-    const Run& b = *runs_[n - 1];
-    GL_ASSERT(a.seq_hi() == b.seq_lo());
-    std::vector<Record> merged;
-    merged.reserve(a.count() + b.count());
-    size_t i = 0, j = 0;
-    while (i < a.count() || j < b.count()) {
-      if (j == b.count() || (i < a.count() && a.tx(i) < b.tx(j))) {
-        merged.push_back(a.record(i++));
-      } else {
-        if (i < a.count() && a.tx(i) == b.tx(j)) ++i;  // superseded
-        merged.push_back(b.record(j++));
-      }
-    }
-    GL_RETURN_IF_ERROR(Run::Write(dir_, a.seq_lo(), b.seq_hi(), merged, options_));
-    auto run =
-        Run::Open(JoinPath(dir_, run_detail::RunName(Codec::kPrefix, a.seq_lo(), b.seq_hi())));
-    if (!run.ok()) return run.status();
-    // The merged run is durable: its sources can go (a crash before this is
-    // cleaned by Open). Index objects still holding them keep their mappings.
-    ::unlink(a.path().c_str());
-    ::unlink(b.path().c_str());
-    runs_.pop_back();
-    runs_.back() = std::move(run.value());
-    return Status::Ok();
-  }
 
   std::string dir_;
   RunIndexOptions options_;
@@ -424,21 +577,24 @@ class RunIndex {
 
 // What one eviction moves from memory to a new run (idempotency_tier.h,
 // order_tier.h): prepared on the state's thread, written by Write on any
-// thread (it reads no state), installed back on the state's thread.
+// thread (it reads no state), appended to the state's index back on the
+// state's thread (which may have installed a merge meanwhile: merges keep
+// the covered seq, so the run still starts where the index ends).
 template <typename Codec>
 struct RunEviction {
   uint64_t cut = 0;                             // the run covers (base's end, cut]
-  std::shared_ptr<const RunIndex<Codec>> base;  // the index the run is added to
+  std::shared_ptr<const RunIndex<Codec>> base;  // the index at the prepare
   std::vector<RunRecord<Codec>> records;        // what moves, any order until Write
-  std::shared_ptr<const RunIndex<Codec>> next;  // set by a successful Write
+  std::shared_ptr<const SortedRun<Codec>> run;  // set by a successful Write
 
-  // Sorts the records and adds them to `base` as one durable run.
+  // Sorts the records and writes them as one durable run.
   Status Write() {
     std::sort(records.begin(), records.end(),
               [](const RunRecord<Codec>& a, const RunRecord<Codec>& b) { return a.tx < b.tx; });
-    auto added = base->Add(records, cut);
-    if (!added.ok()) return added.status();
-    next = std::move(added.value());
+    auto written =
+        RunIndex<Codec>::WriteRun(base->dir(), base->covered_seq(), cut, records, base->options());
+    if (!written.ok()) return written.status();
+    run = std::move(written.value());
     return Status::Ok();
   }
 };

@@ -30,8 +30,7 @@ std::optional<Order> ShardState::FindOrder(const TxId& id) const {
 }
 
 std::optional<IdempotencyEntry> ShardState::FindIdempotency(const TxId& tx) const {
-  auto it = idempotency.find(tx);
-  if (it != idempotency.end()) return it->second;
+  if (const IdempotencyEntry* e = idempotency.Find(tx)) return *e;
   // A state parsed from a snapshot must get its runs before it decides.
   GL_ASSERT(idempotency_disk_seq == 0 || idempotency_disk != nullptr);
   if (idempotency_disk) return idempotency_disk->Find(tx);
@@ -82,6 +81,14 @@ std::vector<typename Map::key_type> SortedKeys(const Map& m) {
   for (const auto& kv : m) keys.push_back(kv.first);
   std::sort(keys.begin(), keys.end());
   return keys;
+}
+
+std::vector<const IdempotencyMemory::Slot*> SortedSlots(const IdempotencyMemory& m) {
+  std::vector<const IdempotencyMemory::Slot*> slots;
+  slots.reserve(m.size());
+  for (size_t i = 0; i < m.size(); ++i) slots.push_back(&m.Oldest(i));
+  std::sort(slots.begin(), slots.end(), [](const auto* a, const auto* b) { return a->tx < b->tx; });
+  return slots;
 }
 
 void HashAccounts(const ShardState& s, Canon& c) {
@@ -186,21 +193,21 @@ void PutEntry(Canon& c, const TxId& id, const IdempotencyEntry& e) {
 void SerializeIdempotencyMemory(const ShardState& s, Canon& c) {
   c.U64(s.idempotency_disk_seq);
   c.U64(s.idempotency.size());
-  for (const TxId& id : SortedKeys(s.idempotency)) PutEntry(c, id, s.idempotency.at(id));
+  for (const IdempotencyMemory::Slot* e : SortedSlots(s.idempotency)) PutEntry(c, e->tx, e->entry);
 }
 
 // Logical form: both tiers merged in tx id order (they never overlap; an id
 // in both would be counted twice and make the hash differ from a replay's).
 void SerializeIdempotencyLogical(const ShardState& s, Canon& c) {
   GL_ASSERT(s.idempotency_disk_seq == 0 || s.idempotency_disk != nullptr);
-  const std::vector<TxId> memory = SortedKeys(s.idempotency);
+  const std::vector<const IdempotencyMemory::Slot*> memory = SortedSlots(s.idempotency);
   const size_t count_at = c.size();
   c.U64(0);
   uint64_t count = 0;
   size_t m = 0;
   auto drain_memory_below = [&](const TxId* bound) {
-    for (; m < memory.size() && (bound == nullptr || memory[m] < *bound); ++m, ++count) {
-      PutEntry(c, memory[m], s.idempotency.at(memory[m]));
+    for (; m < memory.size() && (bound == nullptr || memory[m]->tx < *bound); ++m, ++count) {
+      PutEntry(c, memory[m]->tx, memory[m]->entry);
     }
   };
   if (s.idempotency_disk) {
@@ -403,7 +410,8 @@ void ParseIdempotency(Uncanon& u, ShardState* s) {
   s->idempotency_disk_seq = u.U64();
   TxId prev;
   const uint64_t n = u.Count(44);
-  s->idempotency.reserve(n);
+  std::vector<IdempotencyMemory::Slot> entries;
+  entries.reserve(n);
   for (uint64_t i = 0; i < n && !u.failed(); ++i) {
     TxId id;
     u.Bytes(&id.bytes);
@@ -414,8 +422,17 @@ void ParseIdempotency(Uncanon& u, ShardState* s) {
     e.code = ResultCode(u.U32());
     e.seq = u.U64();
     if (e.seq <= s->idempotency_disk_seq) return u.Fail();  // the tiers never overlap
-    s->idempotency.emplace(id, e);
+    entries.push_back({id, e});
   }
+  if (u.failed()) return;
+  // The memory tier holds its entries in seq order; each event has one tx id.
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.entry.seq < b.entry.seq; });
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i - 1].entry.seq == entries[i].entry.seq) return u.Fail();
+  }
+  s->idempotency.Reserve(entries.size());
+  for (const auto& e : entries) GL_ASSERT(s->idempotency.Insert(e.tx, e.entry));
 }
 
 }  // namespace
@@ -474,11 +491,11 @@ Status CheckIdempotency(const ShardState& s) {
   if (s.idempotency_disk && s.idempotency_disk->covered_seq() != s.idempotency_disk_seq) {
     return Internal("idempotency index covers another seq than the state says");
   }
-  for (const auto& [tx, e] : s.idempotency) {
-    if (e.seq <= s.idempotency_disk_seq || e.seq > s.last_seq) {
-      return Internal("idempotency entry outside the in-memory seq range");
-    }
-  }
+  bool outside = false;
+  s.idempotency.ForEach([&](const TxId&, const IdempotencyEntry& e) {
+    outside = outside || e.seq <= s.idempotency_disk_seq || e.seq > s.last_seq;
+  });
+  if (outside) return Internal("idempotency entry outside the in-memory seq range");
   return Status::Ok();
 }
 

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "commands/idempotency_index.h"
+#include "commands/idempotency_memory.h"
 #include "commands/ids.h"
 #include "commands/order_index.h"
 #include "ledger/status.h"
@@ -101,8 +102,11 @@ struct ShardState {
   // the immutable on-disk index (idempotency_disk), every later one in
   // memory; the two never overlap. The logical index is their union, which
   // is what StateHash covers. disk_seq > 0 with no index attached is a state
-  // just parsed from a snapshot: AttachIdempotencyIndex before use.
-  std::unordered_map<TxId, IdempotencyEntry, TxIdHash> idempotency;
+  // just parsed from a snapshot: AttachIdempotencyIndex before use. Entries
+  // evicted to disk may still take slots in memory until erased (in slices,
+  // idempotency_memory.h), but are never found there: logically the tiers
+  // stay disjoint.
+  IdempotencyMemory idempotency;
   uint64_t idempotency_disk_seq = 0;
   std::shared_ptr<const IdempotencyIndex> idempotency_disk;
   Totals totals;

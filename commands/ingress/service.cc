@@ -77,6 +77,12 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& options) {
     if (options.checkpoint_every_ms > 0) {
       eo.writer.checkpoints.every_ms = options.checkpoint_every_ms;
     }
+    if (options.idempotency_memory_entries_max > 0) {
+      eo.idempotency_memory_entries_max = options.idempotency_memory_entries_max;
+    }
+    if (options.closed_orders_memory_max > 0) {
+      eo.closed_orders_memory_max = options.closed_orders_memory_max;
+    }
     Service* svc = s.get();
     eo.writer.checkpoints.on_written = [svc, id](const Checkpoint& c) {
       svc->PublishCheckpoint(id, c);

@@ -63,6 +63,10 @@ struct ServiceOptions {
   std::string node;  // names this process in leases and block headers
   BlockStreamOptions block_stream;
   std::string lease_bucket = kLeaseBucketDefault;
+  // Memory budgets of the two on-disk tiers (EngineOptions); 0 = the
+  // engine's default (limits.h). Smaller budgets evict sooner and more often.
+  size_t idempotency_memory_entries_max = 0;
+  size_t closed_orders_memory_max = 0;
 };
 
 struct ServiceCounters {

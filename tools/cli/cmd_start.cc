@@ -1,5 +1,6 @@
 // giftledger start: serve the ledger's shards over NATS until SIGINT/SIGTERM
 // (drain, flush, snapshot, exit 0); SIGHUP reloads DIR/gateways.json.
+#include <malloc.h>
 #include <nats/nats.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -41,6 +42,8 @@ struct StartOpts {
   std::string blocks_stream = ingress::kBlockStreamDefault;
   int64_t blocks_replicas = 1;
   std::string lease_bucket = ingress::kLeaseBucketDefault;
+  size_t idempotency_memory = 0;  // 0 = engine default (limits.h)
+  size_t closed_orders_memory = 0;
 };
 
 std::string DefaultNodeName() {
@@ -68,7 +71,16 @@ void WaitForStop(boost::asio::io_context& io, boost::asio::signal_set& signals,
   io.run();
 }
 
+// A service runs for months: memory it frees must go back to the system.
+// glibc raises its mmap threshold each time a large block is freed, up to
+// 32 MiB, after which the multi-MiB buffers of evictions and merges come from
+// the heap and stay there, fragmented; in the soak RssAnon grew 18 % in
+// 6 minutes that way. A fixed threshold keeps every block of 256 KiB or
+// more in its own mapping, unmapped when freed. Before any thread starts.
+void SetUpAllocator() { (void)::mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
+
 int RunStart(const StartOpts& o) {
+  SetUpAllocator();
   // stdout carries the "ready" line; logs go to stderr (docs/cli.md).
   spdlog::set_default_logger(spdlog::stderr_color_mt("start"));
   spdlog::set_level(spdlog::level::from_str(o.log_level));
@@ -111,6 +123,8 @@ int RunStart(const StartOpts& o) {
   so.block_stream.name = o.blocks_stream;
   so.block_stream.replicas = o.blocks_replicas;
   so.lease_bucket = o.lease_bucket;
+  so.idempotency_memory_entries_max = o.idempotency_memory;
+  so.closed_orders_memory_max = o.closed_orders_memory;
   auto service = ingress::Service::Open(so);
   if (!service.ok()) return ReportError(service.status());
   Status st = service.value()->Start();
@@ -204,6 +218,14 @@ void RegisterStart(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 5));
   cmd->add_option("--lease-bucket", o->lease_bucket, "NATS KV bucket of the shard leases")
       ->capture_default_str();
+  cmd->add_option("--idempotency-memory", o->idempotency_memory,
+                  "Tx ids kept in memory per shard before older ones move to run files "
+                  "(default 2^21 = 2097152, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kIdempotencyMemoryEntriesMax));
+  cmd->add_option("--closed-orders-memory", o->closed_orders_memory,
+                  "Closed orders kept in memory per shard before older ones move to run files "
+                  "(default 2^18 = 262144, the maximum)")
+      ->check(CLI::Range(size_t{2}, commands::kClosedOrdersMemoryMax));
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->add_option("--metrics", o->metrics,
