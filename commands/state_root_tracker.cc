@@ -41,7 +41,7 @@ void StateRootTracker::EndBatch(const ShardState& state, uint64_t last_seq,
     GL_ASSERT(queue_.empty() || queue_.back().last_seq < last_seq);
     queued_changes_ += b.changes.size();
     queue_.push_back(std::move(b));
-    fold = queued_changes_ > kStateTreeQueuedChangesMax;
+    fold = queued_changes_ > queued_changes_max_;
   }
   // Never wait for the syncer while it hashes the tree: fold next time.
   if (!fold) return;
@@ -61,7 +61,17 @@ void StateRootTracker::FoldLocked(uint64_t seq) {
   }
   for (Batch& b : take) {
     GL_ASSERT(b.last_seq > mirror_seq_);
-    for (const Change& c : b.changes) overlay_.insert_or_assign(c.key, c.leaf);
+    for (const Change& c : b.changes) {
+      if (c.leaf.size == 0 && !std::binary_search(keys_.begin(), keys_.end(), c.key)) {
+        // An order placed and settled since the last root: it was never a
+        // leaf of a root and is none now. Kept, such keys were most of the
+        // overlay (every gift's order between two checkpoints: 16 MB per
+        // shard in the soak, freed at each checkpoint).
+        overlay_.erase(c.key);
+      } else {
+        overlay_.insert_or_assign(c.key, c.leaf);
+      }
+    }
     mirror_seq_ = b.last_seq;
   }
 }
@@ -141,7 +151,9 @@ std::optional<Hash32> StateRootTracker::RootAt(uint64_t seq) {
 
 StateRootTrackerStats StateRootTracker::stats() const {
   std::lock_guard<std::mutex> lock(mirror_mu_);
-  return stats_;
+  StateRootTrackerStats s = stats_;
+  s.overlay_keys = overlay_.size();
+  return s;
 }
 
 }  // namespace giftledger::commands

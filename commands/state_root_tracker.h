@@ -21,18 +21,23 @@
 namespace giftledger::commands {
 
 // Queued changes beyond which the engine folds durable ones into the
-// overlay (bounds the queue by distinct keys rather than by commands).
-inline constexpr size_t kStateTreeQueuedChangesMax = 1 << 16;
+// overlay (bounds the queue by distinct keys rather than by commands). At
+// about 90 bytes a change, 1.5 MB per shard.
+inline constexpr size_t kStateTreeQueuedChangesMax = 1 << 14;
 
 struct StateRootTrackerStats {
   uint64_t roots = 0;
   uint64_t last_root_us = 0;
   uint64_t last_leaves = 0;
   uint64_t last_changed = 0;
+  uint64_t overlay_keys = 0;  // now, folded and not yet in the leaf hashes
 };
 
 class StateRootTracker {
  public:
+  explicit StateRootTracker(size_t queued_changes_max = kStateTreeQueuedChangesMax)
+      : queued_changes_max_(queued_changes_max) {}
+
   // Engine thread: the mirror starts as `state` at state.last_seq. Until
   // then RootAt answers nullopt.
   void Reset(const ShardState& state);
@@ -63,6 +68,7 @@ class StateRootTracker {
   // Applies overlay_ to keys_/hashes_; mirror_mu_ held.
   void MergeOverlayLocked();
 
+  const size_t queued_changes_max_;
   std::vector<StateKey> touched_;  // engine thread only
 
   mutable std::mutex mu_;  // guards ready_, queue_, queued_changes_

@@ -266,6 +266,80 @@ TEST(StateRootTrackerTest, IncrementalRootEqualsDirectRecomputation) {
   EXPECT_FALSE(t.RootAt(seq - 1).has_value());
 }
 
+// Orders placed and voided between two roots never reach the overlay (they
+// were most of its memory under load), while orders still pending at the
+// root do; the roots stay those computed directly.
+TEST(StateRootTrackerTest, OrdersSettledBetweenRootsDoNotAccumulateInTheOverlay) {
+  CryptoInit();
+  commands::ShardState s(commands::ShardConfig{ShardId{0}, 1, 0});
+  commands::StateRootTracker t(/*queued_changes_max=*/0);  // fold at every batch end
+  t.Reset(s);
+  uint64_t seq = 0;
+  auto apply = [&](schemas::Event e) {
+    e.set_ledger_time_us(commands::testing::kT0);
+    ++seq;
+    commands::Apply(s, e, seq);
+    t.Touch(e);
+    t.EndBatch(s, seq, seq);
+  };
+  constexpr uint64_t kPayers = 4;
+  for (uint64_t u = 1; u <= kPayers; ++u) {
+    schemas::Event e;
+    e.set_tx_id(Tx(u));
+    e.mutable_topped_up()->set_user(u);
+    e.mutable_topped_up()->set_amount(1'000'000);
+    apply(e);
+  }
+  auto place = [&](uint64_t id, uint64_t payer) {
+    schemas::Event e;
+    e.set_tx_id(Tx(id));
+    auto* o = e.mutable_order_placed();
+    o->set_payer(payer);
+    o->set_host(1001);
+    o->set_room(1001);
+    o->set_gift(1);
+    o->set_count(1);
+    o->set_amount(10);
+    o->set_host_share(5);
+    o->set_expires_at_us(commands::testing::kT0 + 60'000'000);
+    apply(e);
+  };
+  auto cancel = [&](uint64_t id, uint64_t payer) {
+    schemas::Event e;
+    e.set_tx_id(Tx(id + 500'000));
+    auto* v = e.mutable_order_voided();
+    v->set_payer(payer);
+    v->set_order_id(Tx(id));
+    v->set_amount(10);
+    v->set_reason(schemas::CANCELLED);
+    apply(e);
+  };
+  constexpr uint64_t kOrders = 2'000;
+  for (uint64_t i = 0; i < kOrders; ++i) {
+    place(100'000 + i, 1 + i % kPayers);
+    cancel(100'000 + i, 1 + i % kPayers);
+  }
+  // Only the payers' account leaves changed since Reset.
+  EXPECT_EQ(t.stats().overlay_keys, kPayers);
+  // Pending at the root: in the overlay, and in the root.
+  place(900'000, 1);
+  place(900'001, 2);
+  EXPECT_EQ(t.stats().overlay_keys, kPayers + 2);
+  auto root = t.RootAt(seq);
+  ASSERT_TRUE(root.has_value());
+  EXPECT_EQ(*root, commands::ComputeStateRoot(s));
+  EXPECT_EQ(t.stats().last_leaves, kPayers + 2);
+  // Settled after that root: a removal the next root must apply.
+  cancel(900'000, 1);
+  place(900'002, 3);
+  cancel(900'002, 3);
+  EXPECT_EQ(t.stats().overlay_keys, 3u);  // payers 1 and 3, order 900'000 removed
+  root = t.RootAt(seq);
+  ASSERT_TRUE(root.has_value());
+  EXPECT_EQ(*root, commands::ComputeStateRoot(s));
+  EXPECT_EQ(t.stats().last_leaves, kPayers + 1);
+}
+
 TEST(StateTreeTest, EmptyStateRootIsCountZeroOverEmptyHash) {
   commands::ShardState s;
   EXPECT_EQ(commands::ComputeStateRoot(s), commands::StateRootOf(0, Blake2b256(nullptr, 0)));
