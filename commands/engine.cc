@@ -111,14 +111,24 @@ struct ShardEngine::Eviction {
 struct ShardEngine::Merge {
   std::optional<RunMerge<IdempotencyCodec>> idempotency;
   std::optional<RunMerge<OrderCodec>> orders;
-  Status idempotency_status, orders_status;  // written by the thread before `done`
+  // Written by the thread before `done`.
+  Status idempotency_status, orders_status;
+  double idempotency_s = 0, orders_s = 0;
   std::atomic<bool> done{false};
   std::thread thread;
 
   void Write() {
-    if (idempotency) idempotency_status = idempotency->Write();
-    if (orders) orders_status = orders->Write();
+    if (idempotency) idempotency_status = Timed(*idempotency, &idempotency_s);
+    if (orders) orders_status = Timed(*orders, &orders_s);
     done.store(true, std::memory_order_release);
+  }
+
+  template <typename Codec>
+  static Status Timed(RunMerge<Codec>& m, double* seconds) {
+    const auto start = std::chrono::steady_clock::now();
+    Status st = m.Write();
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return st;
   }
 };
 
@@ -137,6 +147,27 @@ std::thread StartBackground(std::function<void()> work) {
     (void)::malloc_trim(0);
     work();
   });
+}
+
+// Installs one index's finished merge into *disk, the replaced index and
+// the merge's sources going to *retired; or, when the merge failed, logs it
+// and sets the covered seq its next try waits for (a new run).
+template <typename Codec>
+void InstallMerge(uint32_t shard, RunMerge<Codec>& m, const Status& status, double seconds,
+                  std::shared_ptr<const RunIndex<Codec>>* disk, uint64_t* retry_seq,
+                  std::vector<std::shared_ptr<const void>>* retired) {
+  if (!status.ok()) {
+    spdlog::warn("shard {}: {} run merge failed, runs kept unmerged: {}", shard, Codec::kWhat,
+                 status.ToString());
+    *retry_seq = (*disk)->covered_seq() + 1;
+    return;
+  }
+  spdlog::info("shard {}: merged {} {} runs into one of {} records in {:.1f} s", shard,
+               m.sources.size(), Codec::kWhat, m.merged->count(), seconds);
+  std::shared_ptr<const RunIndex<Codec>> next = (*disk)->WithMerged(m);
+  retired->push_back(std::move(*disk));
+  retired->insert(retired->end(), m.sources.begin(), m.sources.end());
+  *disk = std::move(next);
 }
 
 }  // namespace
@@ -307,8 +338,16 @@ void ShardEngine::FinishEviction() {
     FailEngine("eviction failed: " + e->status.message());
     return;
   }
+  // An index a merge replaced since the prepare lives on in the eviction.
+  std::vector<std::shared_ptr<const void>> retired;
+  if (e->idempotency && e->idempotency->base != state_.idempotency_disk) {
+    retired.push_back(e->idempotency->base);
+  }
+  if (e->orders && e->orders->base != state_.order_disk) retired.push_back(e->orders->base);
   if (e->idempotency) FinishIdempotencyEviction(state_, std::move(*e->idempotency));
   if (e->orders) FinishOrderEviction(state_, std::move(*e->orders));
+  e.reset();
+  Retire(std::move(retired));
 }
 
 void ShardEngine::MaybeEvict() {
@@ -350,24 +389,26 @@ void ShardEngine::FinishMerge() {
   std::unique_ptr<Merge> m = std::move(merge_);
   // A failed merge leaves its runs as they were (a valid index); it is tried
   // again once an eviction has added a run, not before every batch.
+  const uint32_t shard = state_.config.shard.value;
+  std::vector<std::shared_ptr<const void>> retired;
   if (m->idempotency) {
-    if (m->idempotency_status.ok()) {
-      state_.idempotency_disk = state_.idempotency_disk->WithMerged(*m->idempotency);
-    } else {
-      spdlog::warn("shard {}: idempotency run merge failed, runs kept unmerged: {}",
-                   state_.config.shard.value, m->idempotency_status.ToString());
-      merge_retry_idempotency_seq_ = state_.idempotency_disk->covered_seq() + 1;
-    }
+    InstallMerge(shard, *m->idempotency, m->idempotency_status, m->idempotency_s,
+                 &state_.idempotency_disk, &merge_retry_idempotency_seq_, &retired);
   }
   if (m->orders) {
-    if (m->orders_status.ok()) {
-      state_.order_disk = state_.order_disk->WithMerged(*m->orders);
-    } else {
-      spdlog::warn("shard {}: order run merge failed, runs kept unmerged: {}",
-                   state_.config.shard.value, m->orders_status.ToString());
-      merge_retry_orders_seq_ = state_.order_disk->covered_seq() + 1;
-    }
+    InstallMerge(shard, *m->orders, m->orders_status, m->orders_s, &state_.order_disk,
+                 &merge_retry_orders_seq_, &retired);
   }
+  m.reset();
+  Retire(std::move(retired));
+}
+
+void ShardEngine::Retire(std::vector<std::shared_ptr<const void>> objects) {
+  if (objects.empty()) return;
+  // The previous drop finished long ago (one per merge); joined, not piled up.
+  if (retire_thread_.joinable()) retire_thread_.join();
+  if (!options_.evict_in_background) return;  // dropped here, as `objects` goes
+  retire_thread_ = StartBackground([objects = std::move(objects)]() mutable { objects.clear(); });
 }
 
 void ShardEngine::MaybeMerge() {
@@ -483,7 +524,7 @@ Status ShardEngine::AppendReplicatedBlock(const std::string& block) {
   std::lock_guard<std::mutex> lock(submit_mu_);
   if (!writer_) return Unavailable("engine closed");
   GL_ASSERT(chunk_.empty());  // a standby decides nothing
-  MaybeEvict();  // between two blocks, as between two batches of a leader
+  MaybeEvict();               // between two blocks, as between two batches of a leader
   MaybeMerge();
   {
     std::lock_guard<std::mutex> dl(durable_mu_);
@@ -557,6 +598,7 @@ Status ShardEngine::Close() {
   std::lock_guard<std::mutex> lock(submit_mu_);
   if (eviction_ != nullptr) FinishEviction();
   if (merge_ != nullptr) FinishMerge();
+  if (retire_thread_.joinable()) retire_thread_.join();
   if (!writer_) return Status::Ok();
   Status st = writer_->Close();  // completes every waiter
   writer_.reset();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands/decide.h"
@@ -150,6 +151,11 @@ class ShardEngine {
   // append runs meanwhile. A failed merge is logged, not fatal.
   void MaybeMerge();
   void FinishMerge();
+  // Drops `objects` (indexes and runs a merge replaced) on a background
+  // thread: the munmaps of their files and the closes of the unlinked ones,
+  // which free the files' blocks, are not for the engine thread between two
+  // batches.
+  void Retire(std::vector<std::shared_ptr<const void>> objects);
   void FailEngine(const std::string& why);
   size_t IdempotencyMemoryHardMax() const;
   size_t ClosedOrdersMemoryHardMax() const;
@@ -182,6 +188,7 @@ class ShardEngine {
   // before merges of it are planned again.
   uint64_t merge_retry_idempotency_seq_ = 0;  // guarded by submit_mu_
   uint64_t merge_retry_orders_seq_ = 0;       // guarded by submit_mu_
+  std::thread retire_thread_;                 // guarded by submit_mu_
   // Null when the engine fills no state roots. Shared with the writer's hook.
   std::shared_ptr<StateRootTracker> state_tree_;
 
