@@ -262,6 +262,35 @@ TEST_F(CliTest, BenchReportShowsMissesAsMissesAndFailedBenches) {
   EXPECT_EQ(RunArgv({report, tmp_.Sub("missing.json")}).exit_code, 2);
 }
 
+// A gateway SIGKILLed mid-write leaves the start of a line, and the next
+// writer starts a fresh one: such lines are counted as torn, wherever they
+// are. A line that is not the start of a well-formed one (two glued
+// together, an unknown code) is still an error.
+TEST_F(CliTest, CheckAcksCountsLinesTornByAKillAndRejectsOtherDamage) {
+  Expect(0, {"format", "--data", data_, "--shards", "1", "--segment-mib", "16"});
+  const std::string a = "000102030405060708090a0b0c0d0e0f";
+  const std::string b = "101112131415161718191a1b1c1d1e1f";
+  const std::string acks = tmp_.Sub("acks.txt");
+  auto write = [&](const std::string& text) {
+    std::ofstream f(acks, std::ios::trunc);
+    f << text;
+  };
+  // Refused before the log (seq 0): present without any event to find.
+  write(a + " 0 0 TX_ID_REUSED\n" + a.substr(0, 7) + "\n" + b + " 0 0 TX_ID_RE\n" + b + " 0\n" + b +
+        " 0 0 TX_ID_REUSED\n" + a + " 0 ");
+  nlohmann::json j = Json(Expect(0, {"check-acks", "--data", data_, "--acks", acks, "--json"}));
+  EXPECT_EQ(j["acked"], 2);
+  EXPECT_EQ(j["torn"], 4);
+  EXPECT_EQ(j["lost"], 0);
+  for (const std::string& bad : {a.substr(0, 7) + b + " 0 0 OK", a + " 0 0 NOT_A_CODE",
+                                 a + " 0 0 OK extra", a + "0 0 0 OK", a + " x 0 OK"}) {
+    write(a + " 0 0 TX_ID_REUSED\n" + bad + "\n" + b + " 0 0 TX_ID_REUSED\n");
+    CliRun r = Giftledger({"check-acks", "--data", data_, "--acks", acks});
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE(r.err.find(":2: malformed ack line"), std::string::npos) << bad << "\n" << r.err;
+  }
+}
+
 TEST_F(CliTest, BadFlagsExitTwo) {
   Expect(2, {});
   Expect(2, {"frobnicate"});

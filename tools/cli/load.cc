@@ -1,6 +1,11 @@
 #include "tools/cli/load.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +19,7 @@
 #include "commands/ingress/client.h"
 #include "commands/ingress/redo_journal.h"
 #include "ledger/coding.h"
+#include "ledger/status.h"
 #include "ledger/types.h"
 
 namespace giftledger::cli {
@@ -122,21 +128,21 @@ class Generator {
     }
     double total = 0;
     for (const Gift& g : kGifts) gift_cdf_.push_back(total += g.weight);
-    if (!o.acks_path.empty()) acks_ = std::fopen(o.acks_path.c_str(), "a");
+    if (!o.acks_path.empty()) acks_fd_ = OpenAcks(o.acks_path);
   }
   ~Generator() {
-    if (acks_ != nullptr) std::fclose(acks_);
+    if (acks_fd_ >= 0) ::close(acks_fd_);
   }
 
   Status Open() const {
-    if (!o_.acks_path.empty() && acks_ == nullptr) {
+    if (!o_.acks_path.empty() && acks_fd_ < 0) {
       return Unavailable("cannot open the acks file " + o_.acks_path);
     }
     return Status::Ok();
   }
 
   Status LoadCatalog();
-  nlohmann::json Run(const volatile bool* stop);
+  Result<nlohmann::json> Run(const volatile bool* stop);
 
  private:
   void GenerateActions(uint64_t actions);
@@ -145,6 +151,8 @@ class Generator {
   void Send(Client* client, uint32_t shard, Outbox* box);
   void FinishFront();
   void Judge(const InFlight& f, const ingress::SubmitOutcome& out);
+  static int OpenAcks(const std::string& path);
+  void WriteAcks();
   void Report(double t_s, double span_s, bool final_line);
   const Gift& PickGift();
   void Add(Outbox* box, Command c, Kind k) {
@@ -162,7 +170,9 @@ class Generator {
   std::vector<Outbox> outbox_, ops_outbox_;
   std::deque<InFlight> inflight_;
   std::deque<Consumed> consumed_;
-  std::FILE* acks_ = nullptr;
+  int acks_fd_ = -1;      // O_APPEND; one write per answered request
+  std::string acks_buf_;  // that write's lines
+  Status acks_status_;    // the first failed write of the acks file
   Window window_, total_;
   std::map<std::string, uint64_t> codes_;
   uint64_t requests_ = 0;
@@ -353,15 +363,54 @@ void Generator::Judge(const InFlight& f, const ingress::SubmitOutcome& out) {
         consumed_.push_back({c.consume_order().payer(), c.consume_order().order_id(), f.shard});
       }
     }
-    if (acks_ != nullptr) {
+    if (acks_fd_ >= 0) {
       const std::string& tx = f.commands[k].tx_id();
-      std::fprintf(acks_, "%s %u %llu %s\n",
-                   ToHex(reinterpret_cast<const uint8_t*>(tx.data()), tx.size()).c_str(), f.shard,
-                   static_cast<unsigned long long>(r.seq()),
-                   schemas::ResultCode_Name(r.code()).c_str());
+      acks_buf_ += ToHex(reinterpret_cast<const uint8_t*>(tx.data()), tx.size());
+      acks_buf_ += ' ' + std::to_string(f.shard) + ' ' + std::to_string(r.seq()) + ' ' +
+                   schemas::ResultCode_Name(r.code()) + '\n';
     }
   }
-  if (acks_ != nullptr) std::fflush(acks_);
+  if (acks_fd_ >= 0) WriteAcks();
+}
+
+// The acks file is the crash test's record of what the gateway was told, and
+// the gateway is SIGKILLed mid-write: lines go out in whole requests with one
+// write (stdio's buffer cut them anywhere, and a kill left half a line that
+// the next writer's first line was glued to), and a file that ends mid-line
+// gets a newline first, so a torn line stays alone on its line
+// (`check-acks` counts it as torn).
+int Generator::OpenAcks(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  struct stat st;
+  char last = '\n';
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+      if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
+      ::close(rfd);
+    }
+  }
+  if (last != '\n' && ::write(fd, "\n", 1) != 1) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void Generator::WriteAcks() {
+  size_t done = 0;
+  while (done < acks_buf_.size()) {
+    const ssize_t n = ::write(acks_fd_, acks_buf_.data() + done, acks_buf_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // The record is incomplete from here on: the run fails at its end.
+      if (acks_status_.ok()) acks_status_ = ErrnoStatus("write " + o_.acks_path, errno);
+      break;
+    }
+    done += size_t(n);
+  }
+  acks_buf_.clear();
 }
 
 void Generator::Report(double t_s, double span_s, bool final_line) {
@@ -390,7 +439,7 @@ void Generator::Report(double t_s, double span_s, bool final_line) {
   window_ = Window{};
 }
 
-nlohmann::json Generator::Run(const volatile bool* stop) {
+Result<nlohmann::json> Generator::Run(const volatile bool* stop) {
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(o_.duration_s));
@@ -422,28 +471,29 @@ nlohmann::json Generator::Run(const volatile bool* stop) {
   }
   Flush();
   while (!inflight_.empty()) FinishFront();
+  if (!acks_status_.ok()) return acks_status_;
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   nlohmann::json codes = nlohmann::json::object();
   for (const auto& [name, n] : codes_) codes[name] = n;
   std::vector<double>& lat = total_.latency_us;
-  return {{"duration_s", std::round(seconds * 100) / 100},
-          {"shards", app_->info().shard_count},
-          {"viewers", o_.viewers},
-          {"hosts", o_.hosts},
-          {"requests", requests_},
-          {"actions", actions_},
-          {"actions_per_s", std::llround(double(actions_) / seconds)},
-          {"commands", total_.commands},
-          {"commands_per_s", std::llround(double(total_.commands) / seconds)},
-          {"gifts", total_.gifts},
-          {"gifts_per_s", std::llround(double(total_.gifts) / seconds)},
-          {"p50_us", std::llround(Percentile(lat, 0.50))},
-          {"p99_us", std::llround(Percentile(lat, 0.99))},
-          {"p999_us", std::llround(Percentile(lat, 0.999))},
-          {"expected_rejections", total_.expected_rejections},
-          {"unexpected", total_.unexpected},
-          {"unknown_outcome", total_.unknown},
-          {"codes", codes}};
+  return nlohmann::json{{"duration_s", std::round(seconds * 100) / 100},
+                        {"shards", app_->info().shard_count},
+                        {"viewers", o_.viewers},
+                        {"hosts", o_.hosts},
+                        {"requests", requests_},
+                        {"actions", actions_},
+                        {"actions_per_s", std::llround(double(actions_) / seconds)},
+                        {"commands", total_.commands},
+                        {"commands_per_s", std::llround(double(total_.commands) / seconds)},
+                        {"gifts", total_.gifts},
+                        {"gifts_per_s", std::llround(double(total_.gifts) / seconds)},
+                        {"p50_us", std::llround(Percentile(lat, 0.50))},
+                        {"p99_us", std::llround(Percentile(lat, 0.99))},
+                        {"p999_us", std::llround(Percentile(lat, 0.999))},
+                        {"expected_rejections", total_.expected_rejections},
+                        {"unexpected", total_.unexpected},
+                        {"unknown_outcome", total_.unknown},
+                        {"codes", codes}};
 }
 
 Result<std::unique_ptr<Client>> ConnectAs(const LoadOptions& o, const std::string& key,
