@@ -483,25 +483,29 @@ class RunIndex {
   }
 
   // The merge the size tiers call for next, if any (docs/commands.md,
-  // "Merging"): the newest kRunMergeFanIn runs when they have similar sizes
-  // (the largest at most kRunMergeSizeRatio times the smallest), so a merge
-  // lifts entries to a tier about kRunMergeFanIn times larger, each entry is
-  // rewritten about log_4(ids / run size) times, and each tier holds fewer
-  // than kRunMergeFanIn runs. Runs of unlike sizes (a replay's, another
-  // budget's) could escape that rule forever: above kRunsMax runs, the
-  // adjacent pair with the fewest entries.
+  // "Merging"): kRunMergeFanIn adjacent runs of similar sizes (the largest
+  // at most kRunMergeSizeRatio times the smallest), the newest such window
+  // first, so a merge lifts entries to a tier about kRunMergeFanIn times
+  // larger, each entry is rewritten about log_4(ids / run size) times, and
+  // each tier holds fewer than kRunMergeFanIn runs. Every window, not only
+  // the newest: evictions go on appending small runs while a merge is
+  // written, so a tier that a merge completes is rarely the newest runs.
+  // Runs of unlike sizes (a replay's, another budget's) could escape that
+  // rule forever: above kRunsMax runs, the adjacent pair with the fewest
+  // entries.
   std::optional<RunMerge<Codec>> PlanMerge() const {
     const size_t n = runs_.size();
     size_t first = n, count = 0;
-    if (n >= kRunMergeFanIn) {
+    for (size_t start = n >= kRunMergeFanIn ? n - kRunMergeFanIn + 1 : 0; start-- > 0;) {
       size_t lo = SIZE_MAX, hi = 0;
-      for (size_t i = n - kRunMergeFanIn; i < n; ++i) {
+      for (size_t i = start; i < start + kRunMergeFanIn; ++i) {
         lo = std::min(lo, runs_[i]->count());
         hi = std::max(hi, runs_[i]->count());
       }
       if (hi <= kRunMergeSizeRatio * std::max<size_t>(lo, 1)) {
-        first = n - kRunMergeFanIn;
+        first = start;
         count = kRunMergeFanIn;
+        break;
       }
     }
     if (count == 0 && n > kRunsMax) {
