@@ -51,6 +51,28 @@ void FlipByte(const std::string& path, size_t at) {
   f.put(char(c ^ 0x40));
 }
 
+// An index in a fresh directory, with runs appended the way an eviction
+// appends them (WriteRun, WithRun: no merge before it returns).
+struct RunsInDir {
+  TempDir dir;
+  IdempotencyIndexOptions options{10, false};
+  std::shared_ptr<const IdempotencyIndex> index;
+  uint64_t seq = 0;
+
+  RunsInDir() {
+    auto opened = IdempotencyIndex::Open(dir.path(), options);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (opened.ok()) index = opened.value();
+  }
+  // A run of ids first..first+n-1 with the next n seqs.
+  void Append(uint64_t first, uint64_t n) {
+    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + n, Batch(first, n, seq), options);
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    index = index->WithRun(std::move(run.value()));
+    seq += n;
+  }
+};
+
 TEST(Crc32c, HardwareAndPortableAgreeOnTheCheckValue) {
   const std::string s = "123456789";
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
@@ -272,36 +294,26 @@ TEST(IdempotencyIndex, RunsOfUnlikeSizesStayWithinTheRunLimit) {
 // merge is written must survive the merge's install, in memory and on
 // reopen, and the merge's sources must be gone from the directory.
 TEST(IdempotencyIndex, RunAppendedWhileAMergeIsWrittenSurvivesItsInstall) {
-  TempDir dir;
-  const IdempotencyIndexOptions o{10, false};
-  auto index = IdempotencyIndex::Open(dir.path(), o);
-  ASSERT_TRUE(index.ok());
-  std::shared_ptr<const IdempotencyIndex> cur = index.value();
-  uint64_t seq = 0;
-  auto append = [&](uint64_t first) {
-    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + 10, Batch(first, 10, seq), o);
-    ASSERT_TRUE(run.ok()) << run.status().ToString();
-    cur = cur->WithRun(std::move(run.value()));
-    seq += 10;
-  };
-  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) append(1 + run * 10);
-  auto merge = cur->PlanMerge();
+  RunsInDir d;
+  ASSERT_NE(d.index, nullptr);
+  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) d.Append(1 + run * 10, 10);
+  auto merge = d.index->PlanMerge();
   ASSERT_TRUE(merge.has_value());
   ASSERT_EQ(merge->sources.size(), kRunMergeFanIn);
-  append(1000);  // an eviction finishing while the merge is written
+  d.Append(1000, 10);  // an eviction finishing while the merge is written
   ASSERT_TRUE(merge->Write().ok());
-  cur = cur->WithMerged(*merge);
+  auto cur = d.index->WithMerged(*merge);
   EXPECT_EQ(cur->runs(), 2u);
-  EXPECT_EQ(cur->covered_seq(), seq);
+  EXPECT_EQ(cur->covered_seq(), d.seq);
   for (uint64_t n = 1; n <= 10 * kRunMergeFanIn; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n);
   for (uint64_t n = 1000; n < 1010; ++n) ASSERT_TRUE(cur->Find(Rec(n, 0).tx).has_value()) << n;
-  auto names = ListDir(dir.path());
+  auto names = ListDir(d.dir.path());
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names.value().size(), 2u);  // the merged run and the appended one
-  auto reopened = IdempotencyIndex::Open(dir.path(), o);
+  auto reopened = IdempotencyIndex::Open(d.dir.path(), d.options);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(reopened.value()->runs(), 2u);
-  EXPECT_EQ(reopened.value()->covered_seq(), seq);
+  EXPECT_EQ(reopened.value()->covered_seq(), d.seq);
   EXPECT_EQ(reopened.value()->entries(), 10 * kRunMergeFanIn + 10);
 }
 
@@ -310,22 +322,12 @@ TEST(IdempotencyIndex, RunAppendedWhileAMergeIsWrittenSurvivesItsInstall) {
 // the newest runs were looked at before, and the soak's shards ended with
 // 4-5 runs of 190-223 MB each, every new id probing all their filters.)
 TEST(IdempotencyIndex, TierFollowedByNewerSmallerRunsIsStillMerged) {
-  TempDir dir;
-  const IdempotencyIndexOptions o{10, false};
-  auto index = IdempotencyIndex::Open(dir.path(), o);
-  ASSERT_TRUE(index.ok());
-  std::shared_ptr<const IdempotencyIndex> cur = index.value();
-  uint64_t seq = 0, id = 1;
-  auto append = [&](uint64_t n) {
-    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + n, Batch(id, n, seq), o);
-    ASSERT_TRUE(run.ok()) << run.status().ToString();
-    cur = cur->WithRun(std::move(run.value()));
-    seq += n;
-    id += n;
-  };
-  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) append(40);
-  append(10);
-  append(10);
+  RunsInDir d;
+  ASSERT_NE(d.index, nullptr);
+  for (uint64_t run = 0; run < kRunMergeFanIn; ++run) d.Append(1 + 40 * run, 40);
+  d.Append(161, 10);
+  d.Append(171, 10);
+  auto cur = d.index;
   auto merge = cur->PlanMerge();
   ASSERT_TRUE(merge.has_value());
   ASSERT_EQ(merge->sources.size(), kRunMergeFanIn);
@@ -334,7 +336,7 @@ TEST(IdempotencyIndex, TierFollowedByNewerSmallerRunsIsStillMerged) {
   cur = cur->WithMerged(*merge);
   EXPECT_EQ(cur->runs(), 3u);
   EXPECT_FALSE(cur->PlanMerge().has_value());  // 160, 10, 10: no tier of four
-  for (uint64_t n = 1; n < id; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n) << n;
+  for (uint64_t n = 1; n <= d.seq; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n) << n;
 }
 
 // A merged run is streamed to disk; its bytes must be what Open verifies
