@@ -55,18 +55,20 @@ void FlipByte(const std::string& path, size_t at) {
 // appends them (WriteRun, WithRun: no merge before it returns).
 struct RunsInDir {
   TempDir dir;
-  IdempotencyIndexOptions options{10, false};
+  IdempotencyIndexOptions options;
   std::shared_ptr<const IdempotencyIndex> index;
   uint64_t seq = 0;
 
-  RunsInDir() {
+  explicit RunsInDir(IdempotencyIndexOptions o = {10, false}) : options(o) {
     auto opened = IdempotencyIndex::Open(dir.path(), options);
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     if (opened.ok()) index = opened.value();
   }
   // A run of ids first..first+n-1 with the next n seqs.
-  void Append(uint64_t first, uint64_t n) {
-    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + n, Batch(first, n, seq), options);
+  void Append(uint64_t first, uint64_t n) { AppendSorted(Batch(first, n, seq), n); }
+  // A run of `sorted`, whose seqs are within the next n.
+  void AppendSorted(const std::vector<IdempotencyRecord>& sorted, uint64_t n) {
+    auto run = IdempotencyIndex::WriteRun(dir.path(), seq, seq + n, sorted, options);
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     index = index->WithRun(std::move(run.value()));
     seq += n;
@@ -337,6 +339,37 @@ TEST(IdempotencyIndex, TierFollowedByNewerSmallerRunsIsStillMerged) {
   EXPECT_EQ(cur->runs(), 3u);
   EXPECT_FALSE(cur->PlanMerge().has_value());  // 160, 10, 10: no tier of four
   for (uint64_t n = 1; n <= d.seq; ++n) EXPECT_EQ(cur->Find(Rec(n, 0).tx)->seq, n) << n;
+}
+
+// The index locates every run's Bloom block before testing any (and falls
+// back to one run at a time past 2 x kRunsMax runs): with filters and
+// without, with few runs and past that limit, every present id is found
+// with its newest record and no absent id is.
+TEST(IdempotencyIndex, LookupsAcrossManyRunsFindTheNewestRecordAndNoAbsentId) {
+  for (uint32_t bits : {0u, 10u}) {
+    RunsInDir d(IdempotencyIndexOptions{bits, false});
+    ASSERT_NE(d.index, nullptr);
+    for (uint64_t run = 0; run < 2 * kRunsMax + 3; ++run) {
+      // Id 1 rewritten in every run; ids 1000 + 2 run and 1001 + 2 run its own.
+      const uint64_t seq = d.seq;
+      d.AppendSorted(
+          Sorted({Rec(1, seq + 1), Rec(1000 + 2 * run, seq + 2), Rec(1001 + 2 * run, seq + 3)}), 3);
+      const auto& cur = d.index;
+      const uint64_t runs = run + 1;
+      if (runs != 1 && runs != kRunsMax && runs != 2 * kRunsMax && runs != 2 * kRunsMax + 3) {
+        continue;
+      }
+      ASSERT_EQ(cur->runs(), runs);
+      EXPECT_EQ(cur->Find(Rec(1, 0).tx)->seq, d.seq - 2) << runs;
+      for (uint64_t r = 0; r < runs; ++r) {
+        EXPECT_EQ(cur->Find(Rec(1000 + 2 * r, 0).tx)->seq, 3 * r + 2) << runs << " " << r;
+        EXPECT_EQ(cur->Find(Rec(1001 + 2 * r, 0).tx)->seq, 3 * r + 3) << runs << " " << r;
+      }
+      for (uint64_t absent : {uint64_t{2}, uint64_t{999}, 1000 + 2 * runs, uint64_t{1} << 40}) {
+        EXPECT_FALSE(cur->Find(Rec(absent, 0).tx).has_value()) << runs << " " << absent;
+      }
+    }
+  }
 }
 
 // A merged run is streamed to disk; its bytes must be what Open verifies

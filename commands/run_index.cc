@@ -236,12 +236,20 @@ void BloomSet(uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx
 }
 
 bool BloomTest(const uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx) {
+  return BloomProbeTest(BloomLocate(bloom, blocks, key, tx));
+}
+
+BloomProbe BloomLocate(const uint8_t* bloom, uint64_t blocks, const SipKey& key, const TxId& tx) {
+  GL_ASSERT(blocks > 0);
   const uint64_t h = BloomHash(key, tx);
-  const uint8_t* block = bloom + BloomBlock(h, blocks) * 64;
-  const uint64_t g = Mix64(h);
+  return BloomProbe{bloom + BloomBlock(h, blocks) * 64, Mix64(h)};
+}
+
+bool BloomProbeTest(const BloomProbe& probe) {
+  if (probe.block == nullptr) return true;
   for (uint32_t k = 0; k < kRunBloomK; ++k) {
-    const uint32_t bit = uint32_t(g >> (9 * k)) & 511;
-    if ((block[bit / 8] & (1u << (bit % 8))) == 0) return false;
+    const uint32_t bit = uint32_t(probe.bits >> (9 * k)) & 511;
+    if ((probe.block[bit / 8] & (1u << (bit % 8))) == 0) return false;
   }
   return true;
 }
