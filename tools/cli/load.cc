@@ -380,16 +380,13 @@ void Generator::Judge(const InFlight& f, const ingress::SubmitOutcome& out) {
 // gets a newline first, so a torn line stays alone on its line
 // (`check-acks` counts it as torn).
 int Generator::OpenAcks(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  // Read-write so that the same fd reads the last byte (pread ignores O_APPEND).
+  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
   struct stat st;
   char last = '\n';
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-    const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (rfd >= 0) {
-      if (::pread(rfd, &last, 1, st.st_size - 1) != 1) last = '\n';
-      ::close(rfd);
-    }
+  if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) != 1) {
+    last = '\n';
   }
   if (last != '\n' && ::write(fd, "\n", 1) != 1) {
     ::close(fd);
