@@ -294,6 +294,54 @@ TEST_F(JetStreamE2eTest, StaleExpectedSubjectSeqIsRefusedAndAKnownMsgIdIsADuplic
   ASSERT_EQ(StopService(), 0);
 }
 
+// The chain a publish window relies on (docs/protocol.md, "Event stream"):
+// a message expecting a Msg-Id that is not the stream's last is refused, so
+// after one refused message every later one of its window is refused too and
+// nothing is stored out of order; the stream's true last Msg-Id is accepted.
+TEST_F(JetStreamE2eTest, AWindowStoresNothingAfterItsFirstRefusedMessage) {
+  SubmitTopUps(1, 10);
+  ExpectStreamEqualsLog();
+  ASSERT_EQ(StopService(), 0);  // nothing else publishes from here on
+  const std::vector<StreamMsg> msgs = ReadStream();
+  ASSERT_FALSE(msgs.empty());
+  const std::string last_id = msgs.back().msg_id;
+  const uint64_t before = StreamMsgCount();
+  auto publish = [&](const std::string& subject, const char* msg_id, const char* header,
+                     const std::string& value, jsErrCode* code) {
+    natsMsg* m = nullptr;
+    EXPECT_EQ(natsMsg_Create(&m, subject.c_str(), nullptr, "x", 1), NATS_OK);
+    natsMsgHeader_Set(m, ingress::kMsgIdHeader, msg_id);
+    natsMsgHeader_Set(m, header, value.c_str());
+    jsPubAck* ack = nullptr;
+    *code = jsErrCode(0);
+    natsStatus s = js_PublishMsg(&ack, js_, m, nullptr, code);
+    natsMsg_Destroy(m);
+    jsPubAck_Destroy(ack);
+    return s;
+  };
+  jsErrCode code;
+  // A window's first message, refused by the subject fence ...
+  EXPECT_NE(publish(ingress::EventSubject(0), "0:900001", ingress::kExpectedLastSubjectSeqHeader,
+                    "0", &code),
+            NATS_OK);
+  EXPECT_EQ(code, JSStreamWrongLastSequenceErr);
+  // ... and the two after it, chained to it, refused as well.
+  EXPECT_NE(publish(ingress::EventSubject(0), "0:900002", ingress::kExpectedLastMsgIdHeader,
+                    "0:900001", &code),
+            NATS_OK);
+  EXPECT_EQ(code, JSStreamWrongLastMsgIDErr);
+  EXPECT_NE(publish(ingress::EventSubject(0), "0:900003", ingress::kExpectedLastMsgIdHeader,
+                    "0:900002", &code),
+            NATS_OK);
+  EXPECT_EQ(code, JSStreamWrongLastMsgIDErr);
+  EXPECT_EQ(StreamMsgCount(), before);
+  // The stream's real last Msg-Id is accepted (on a subject no shard uses).
+  EXPECT_EQ(
+      publish(ingress::EventSubject(99), "99:1", ingress::kExpectedLastMsgIdHeader, last_id, &code),
+      NATS_OK);
+  EXPECT_EQ(StreamMsgCount(), before + 1);
+}
+
 TEST_F(JetStreamE2eTest, EventsCommittedWhileTheServiceWasDownArePublishedOnStart) {
   SubmitTopUps(1, 20);
   ExpectStreamEqualsLog();

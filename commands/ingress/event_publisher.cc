@@ -56,6 +56,21 @@ struct EventPublisher::Worker {
   uint64_t last_logged_lag = 0;
   uint64_t published = 0;
   std::atomic<uint64_t> published_next{0};
+  uint32_t window = 1;  // events in flight in the next window (publisher thread)
+  // The acks of the window in flight, by seq - window_first_seq; written by
+  // OnAck on the jsCtx's reply thread.
+  struct Ack {
+    bool received = false;
+    bool stored = false;  // a positive ack, not a duplicate
+    bool duplicate = false;
+    uint64_t stream_seq = 0;
+    natsStatus err = NATS_OK;
+    jsErrCode code = jsErrCode(0);
+    std::string text;
+  };
+  std::mutex ack_mu;
+  uint64_t window_first_seq = 0;  // guarded by ack_mu
+  std::vector<Ack> acks;          // guarded by ack_mu
 };
 
 EventPublisher::EventPublisher(natsConnection* nc, EventPublisherOptions options)
@@ -69,9 +84,14 @@ std::unique_ptr<EventPublisher> EventPublisher::Start(natsConnection* nc,
     auto w = std::make_unique<Worker>();
     w->subject = EventSubject(s.shard.value);
     w->shard = std::move(s);
+    GL_ASSERT(p->options_.window_events_max >= 1);
+    w->window = p->options_.window_events_max;
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = p->options_.publish_timeout_ms;
+    jo.PublishAsync.MaxPending = p->options_.window_events_max;
+    jo.PublishAsync.AckHandler = &EventPublisher::OnAck;
+    jo.PublishAsync.AckHandlerClosure = w.get();
     natsStatus st = natsConnection_JetStream(&w->js, nc, &jo);
     GL_ASSERT(st == NATS_OK);  // only allocation can fail here
     p->workers_.push_back(std::move(w));
@@ -284,9 +304,8 @@ bool EventPublisher::Resync(Worker* w) {
 }
 
 // Reads up to poll_events_max durable events from next_seq and publishes
-// them in order, each only after the previous one's ack.
+// them in order, in windows (window_events_max).
 Status EventPublisher::PublishPending(Worker* w) {
-  const uint32_t shard = w->shard.shard.value;
   const uint64_t durable_next = w->shard.durable_next_seq();
   if (!w->tailer || w->tailer->next_seq().value != w->next_seq) {
     auto t = LogTailer::Open(w->shard.shard_dir, w->shard.shard, w->shard.key, Seq{w->next_seq});
@@ -301,51 +320,139 @@ Status EventPublisher::PublishPending(Worker* w) {
     w->tailer.reset();
     return polled.status();
   }
-  const std::string shard_str = std::to_string(shard);
-  for (size_t i = 0; i < events.size(); ++i) {
-    const auto& [seq, bytes] = events[i];
-    GL_ASSERT(seq == w->next_seq);
-    if (stopping_.load()) break;
-    natsMsg* msg = nullptr;
-    natsStatus s =
-        natsMsg_Create(&msg, w->subject.c_str(), nullptr, bytes.data(), int(bytes.size()));
-    const std::string seq_str = std::to_string(seq);
-    const std::string msg_id = EventMsgId(shard, seq);
-    const std::string expected = std::to_string(w->last_stream_seq);
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kShardHeader, shard_str.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kSeqHeader, seq_str.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kMsgIdHeader, msg_id.c_str());
-    // Set by hand: jsPubOptions cannot say "expect no message yet" (0).
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeqHeader, expected.c_str());
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = options_.publish_timeout_ms;
-    jsPubAck* ack = nullptr;
-    jsErrCode code = jsErrCode(0);
-    if (s == NATS_OK) s = js_PublishMsg(&ack, w->js, msg, &po, &code);
-    natsMsg_Destroy(msg);
-    if (s != NATS_OK) {
-      // The tailer is past this event; reopen at next_seq after the resync.
+  size_t done = 0;
+  while (done < events.size() && !stopping_.load()) {
+    const size_t n = std::min<size_t>(w->window, events.size() - done);
+    size_t stored = 0;
+    Status st = PublishWindow(w, events, done, n, &stored);
+    done += stored;
+    if (!st.ok()) {
+      // The tailer is past the refused events; reopen at next_seq after the resync.
       w->tailer.reset();
-      return JsError("publish " + msg_id, s, code);
+      return st;
     }
-    const bool duplicate = ack->Duplicate;
-    const uint64_t stream_seq = ack->Sequence;
-    jsPubAck_Destroy(ack);
-    if (duplicate) {
-      // Stored before (an ack lost in a reconnect): our view of the subject
-      // is stale, so ask the stream again where it ends.
-      w->tailer.reset();
-      return Status(Code::kAborted, "publish " + msg_id + ": duplicate of stream seq " +
-                                        std::to_string(stream_seq));
+    if (stored == 0) break;  // stopping
+    if (stored < n) {
+      // Another process's message came between two of the chain: one at a
+      // time until windows go through whole again.
+      w->window = 1;
+    } else {
+      w->window = uint32_t(std::min<uint64_t>(options_.window_events_max, uint64_t(w->window) * 2));
     }
-    w->last_stream_seq = stream_seq;
-    w->next_seq = seq + 1;
-    w->published_next.store(w->next_seq);
-    ++w->published;
   }
   if (w->tailer && w->tailer->next_seq().value != w->next_seq) w->tailer.reset();
   return Status::Ok();
+}
+
+void EventPublisher::OnAck(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  auto* w = static_cast<Worker*>(closure);
+  uint64_t seq = 0;
+  if (msg != nullptr && HeaderU64(msg, kSeqHeader, &seq)) {
+    std::lock_guard<std::mutex> lock(w->ack_mu);
+    if (seq >= w->window_first_seq && seq - w->window_first_seq < w->acks.size()) {
+      Worker::Ack& a = w->acks[seq - w->window_first_seq];
+      a.received = true;
+      if (pa != nullptr) {
+        a.duplicate = pa->Duplicate;
+        a.stored = !pa->Duplicate;
+        a.stream_seq = pa->Sequence;
+      } else if (pae != nullptr) {
+        a.err = pae->Err;
+        a.code = pae->ErrCode;
+        a.text = pae->ErrText != nullptr ? pae->ErrText : "";
+      }
+    }
+  }
+  natsMsg_Destroy(msg);
+}
+
+Status EventPublisher::PublishWindow(Worker* w,
+                                     const std::vector<std::pair<uint64_t, std::string>>& events,
+                                     size_t begin, size_t n, size_t* stored) {
+  GL_ASSERT(n >= 1 && begin + n <= events.size());
+  *stored = 0;
+  const uint32_t shard = w->shard.shard.value;
+  const std::string shard_str = std::to_string(shard);
+  const uint64_t first = events[begin].first;
+  GL_ASSERT(first == w->next_seq);
+  {
+    std::lock_guard<std::mutex> lock(w->ack_mu);
+    w->window_first_seq = first;
+    w->acks.assign(n, Worker::Ack{});
+  }
+  std::lock_guard<std::mutex> turn(window_mu_);
+  size_t sent = 0;
+  natsStatus s = NATS_OK;
+  for (; sent < n && !stopping_.load(); ++sent) {
+    const auto& [seq, bytes] = events[begin + sent];
+    GL_ASSERT(seq == first + sent);
+    natsMsg* msg = nullptr;
+    s = natsMsg_Create(&msg, w->subject.c_str(), nullptr, bytes.data(), int(bytes.size()));
+    const std::string seq_str = std::to_string(seq);
+    const std::string msg_id = EventMsgId(shard, seq);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kShardHeader, shard_str.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kSeqHeader, seq_str.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kMsgIdHeader, msg_id.c_str());
+    if (sent == 0) {
+      // Set by hand: jsPubOptions cannot say "expect no message yet" (0).
+      const std::string expected = std::to_string(w->last_stream_seq);
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, kExpectedLastSubjectSeqHeader, expected.c_str());
+    } else {
+      // The stream's last message must be the previous event: nothing came
+      // between, and nothing after a refused event can be stored.
+      const std::string previous = EventMsgId(shard, seq - 1);
+      if (s == NATS_OK) s = natsMsgHeader_Set(msg, kExpectedLastMsgIdHeader, previous.c_str());
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options_.publish_timeout_ms;
+    if (s == NATS_OK) s = js_PublishMsgAsync(w->js, &msg, &po);
+    natsMsg_Destroy(msg);  // no-op when the library took the message
+    if (s != NATS_OK) break;
+  }
+  if (sent > 0) {
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = options_.publish_timeout_ms + 1'000;
+    if (js_PublishAsyncComplete(w->js, &wait) != NATS_OK) {
+      // Acks still missing: their outcome is unknown (the resync asks the
+      // stream); late ones are dropped with the pending list.
+      natsMsgList pending{};
+      if (js_PublishAsyncGetPendingList(&pending, w->js) == NATS_OK) natsMsgList_Destroy(&pending);
+    }
+  }
+  std::lock_guard<std::mutex> lock(w->ack_mu);
+  size_t i = 0;
+  for (; i < sent && w->acks[i].stored; ++i) {
+    w->last_stream_seq = w->acks[i].stream_seq;
+    w->next_seq = first + i + 1;
+    ++w->published;
+  }
+  w->published_next.store(w->next_seq);
+  *stored = i;
+  if (i == n) return Status::Ok();
+  for (size_t j = i + 1; j < sent; ++j) {
+    if (w->acks[j].stored) {
+      spdlog::error("events: shard {}: seq {} was stored after seq {} was not", shard, first + j,
+                    first + i);
+      break;
+    }
+  }
+  const std::string msg_id = EventMsgId(shard, first + i);
+  if (i == sent) {
+    if (stopping_.load()) return Status::Ok();
+    return JsError("publish " + msg_id, s, jsErrCode(0));
+  }
+  const Worker::Ack& a = w->acks[i];
+  if (a.duplicate) {
+    // Stored before (an ack lost in a reconnect): our view of the subject is
+    // stale, so ask the stream again where it ends.
+    return Status(Code::kAborted, "publish " + msg_id + ": duplicate of stream seq " +
+                                      std::to_string(a.stream_seq));
+  }
+  if (a.received && i > 0 && a.code == JSStreamWrongLastMsgIDErr) return Status::Ok();
+  if (!a.received) return JsError("publish " + msg_id + ": no ack", NATS_TIMEOUT, jsErrCode(0));
+  return JsError("publish " + msg_id + (a.text.empty() ? "" : " (" + a.text + ")"), a.err, a.code);
 }
 
 void EventPublisher::LogLag(Worker* w, uint64_t durable_next, bool force) {

@@ -1,9 +1,13 @@
 // Publishes every durable event of the served shards to the JetStream stream
 // (docs/protocol.md, "Event stream"): read back from the log with a
-// LogTailer, one subject per shard, Msg-Id "<shard>:<seq>" and the expected
-// last subject sequence, so a duplicate or a gap is refused by JetStream. It
-// never holds the engine back: one thread per shard, its own pace, retries
-// with backoff and catches up from the ledger after an outage.
+// LogTailer, one subject per shard, Msg-Id "<shard>:<seq>". Events go out in
+// windows of up to window_events_max, pipelined: the first of a window expects
+// the subject's last stream sequence, each later one expects the previous
+// one's Msg-Id as the stream's last message, so a duplicate, a gap or another
+// publisher in between is refused by JetStream, and everything after a refused
+// message is refused too. It never holds the engine back: one thread per
+// shard, its own pace, retries with backoff and catches up from the ledger
+// after an outage.
 #pragma once
 
 #include <nats/nats.h>
@@ -16,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ledger/status.h"
@@ -30,6 +35,7 @@ inline constexpr char kShardHeader[] = "Giftledger-Shard";
 inline constexpr char kSeqHeader[] = "Giftledger-Seq";
 inline constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
 inline constexpr char kExpectedLastSubjectSeqHeader[] = "Nats-Expected-Last-Subject-Sequence";
+inline constexpr char kExpectedLastMsgIdHeader[] = "Nats-Expected-Last-Msg-Id";
 
 // giftledger.events.<shard>, shard in decimal.
 inline std::string EventSubject(uint32_t shard) {
@@ -49,8 +55,14 @@ struct EventStreamOptions {
 
 struct EventPublisherOptions {
   EventStreamOptions stream;
-  // Events read from the log per poll; they are published one by one.
+  // Events read from the log per poll.
   uint64_t poll_events_max = 1024;
+  // Events of one shard in flight at once (each chained to the one before;
+  // 1 = one at a time, each waiting for its ack). While one shard's window is
+  // in flight the others wait, so that no other message of this process comes
+  // between two of a chain; a window broken by another process's message
+  // drops to 1 and doubles back with every window that is stored whole.
+  uint32_t window_events_max = 256;
   int64_t publish_timeout_ms = 5'000;
   int64_t backoff_ms_min = 100;
   int64_t backoff_ms_max = 5'000;
@@ -96,6 +108,12 @@ class EventPublisher {
   void Run(Worker* w);
   bool Resync(Worker* w);
   Status PublishPending(Worker* w);
+  // Publishes events[0, n) as one window; *stored: how many, in order, are
+  // now in the stream (acknowledged, not duplicates). OK when the rest was
+  // refused only because another publisher came between (wrong last Msg-Id).
+  Status PublishWindow(Worker* w, const std::vector<std::pair<uint64_t, std::string>>& events,
+                       size_t begin, size_t n, size_t* stored);
+  static void OnAck(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure);
   Status EnsureStream();
   void Backoff(Worker* w);
   bool WaitFor(Worker* w, int64_t ms);
@@ -107,6 +125,8 @@ class EventPublisher {
   jsCtx* js_ = nullptr;
   std::mutex stream_mu_;
   bool stream_ready_ = false;  // guarded by stream_mu_
+  // Held by a worker while its window is in flight (see window_events_max).
+  std::mutex window_mu_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};
 };
